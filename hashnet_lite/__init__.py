@@ -1,0 +1,12 @@
+"""hashnet_lite: HashNet (Cao et al., "HashNet: Deep Learning to Hash by Continuation",
+ICCV 2017) as a small, exact, tested package.
+
+Modules, one concept each: ``config`` (the run's frozen config), ``continuation``
+(beta as a function of the step), ``loss`` (weighted pairwise likelihood), ``model``
+(backbones + hash layer), ``train`` (the loop, checkpoints, encoding), ``retrieval``
+(Hamming ranking and metrics; imports nothing else of the package), ``baselines``
+(ITQ, LSH), ``data`` (data sets and splits), ``experiments`` (HashNet, its ablations and
+the baselines on one split), ``plots`` and ``widgets`` (the only ones importing
+matplotlib / ipywidgets), ``cli`` (``python -m hashnet_lite``).
+"""
+__version__ = "0.1.0"

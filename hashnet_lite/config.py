@@ -1,0 +1,98 @@
+"""One frozen configuration for a HashNet training run.
+
+Variants are made with ``dataclasses.replace(config, field=value)``; nothing mutates a
+config at run time. ``to_dict`` / ``from_dict`` turn it into plain data for checkpoints
+and result files.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+SCHEDULES = ("authors", "staircase", "constant")
+WEIGHTINGS = ("paper", "class_num", "none")
+BACKBONES = ("auto", "mlp", "cnn", "alexnet", "resnet18", "resnet50", "vgg16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (defaults: the authors' choices)."""
+
+    bits: int = 32
+    backbone: str = "auto"  # 'auto': mlp for feature vectors, cnn for images
+    pretrained: bool = False  # torchvision ImageNet weights for alexnet/resnet*/vgg16
+    hidden: int = 512  # width of the mlp/cnn backbones' feature layer
+
+    # Optimisation: SGD, momentum 0.9, weight decay 5e-4, the hash layer at 10x the
+    # backbone's learning rate, lr multiplied by lr_decay every lr_step iterations.
+    iters: int = 10_000
+    batch_size: int = 64
+    lr: float = 0.003
+    hash_lr_mult: float = 10.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_step: int = 2000
+    lr_decay: float = 0.5
+
+    # Continuation (paper Sec. 3.3): beta = beta0 * (1 + gamma * t) ** power, recomputed
+    # every step_size iterations ('authors'); (epoch // epoch_step + 1) ** 0.5 ('staircase');
+    # beta0 throughout ('constant', the HashNet-sgn ablation).
+    schedule: str = "authors"
+    beta0: float = 1.0
+    gamma: float = 0.005
+    power: float = 0.5
+    step_size: int = 200
+    epoch_step: int = 20
+
+    # Weighted pairwise likelihood (paper Eq. 4-5).
+    alpha: float | None = None  # None: 10 / bits, as in the authors' code
+    weighting: str = "paper"  # 'paper' |S|/|S1|, |S|/|S0|; 'class_num'; 'none' (HashNet-W)
+    class_num: float = 1.0
+
+    seed: int = 0
+    device: str = "auto"  # 'auto' -> cuda when available, else cpu
+    amp: bool = True  # mixed precision; only ever used on CUDA
+    num_workers: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 1000
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.bits, int) and self.bits >= 1, "bits", self.bits, "an integer >= 1")
+        _check(self.backbone in BACKBONES, "backbone", self.backbone, f"one of {BACKBONES}")
+        _check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
+        _check(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {WEIGHTINGS}")
+        _check(isinstance(self.iters, int) and self.iters >= 1, "iters", self.iters, "an integer >= 1")
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 2, "batch_size",
+               self.batch_size, "an integer >= 2 (pairs are formed inside the batch)")
+        _check(self.lr > 0, "lr", self.lr, "a positive number")
+        _check(self.step_size >= 1, "step_size", self.step_size, "an integer >= 1")
+        _check(self.epoch_step >= 1, "epoch_step", self.epoch_step, "an integer >= 1")
+        _check(self.lr_step >= 1, "lr_step", self.lr_step, "an integer >= 1")
+        _check(self.beta0 > 0, "beta0", self.beta0, "a positive number")
+        _check(self.alpha is None or self.alpha > 0, "alpha", self.alpha, "None or a positive number")
+        _check(self.class_num > 0, "class_num", self.class_num, "a positive number")
+        _check(self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:"),
+               "device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        _check(self.log_every >= 1, "log_every", self.log_every, "an integer >= 1")
+        _check(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
+
+    @property
+    def alpha_value(self) -> float:
+        """The adaptive-sigmoid scale alpha; 10 / K unless set."""
+        return 10.0 / self.bits if self.alpha is None else float(self.alpha)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(known)}")
+        return cls(**data)
+
+
+def _check(ok: bool, name: str, value, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is invalid: expected {expected}")

@@ -1,0 +1,295 @@
+"""The training loop: owns the step counter, the device, checkpoints and the history.
+
+One step (paper Sec. 3): take a mini-batch, h = tanh(beta_t z) with beta_t from the
+continuation schedule, the weighted pairwise likelihood over all pairs of the batch,
+SGD (momentum 0.9, weight decay 5e-4, hash layer at 10x the backbone's lr, lr halved
+every ``lr_step`` iterations).
+
+Determinism: every source of randomness is a function of (seed, step): the batch order
+of epoch e comes from a generator seeded with (seed, e), dropout and augmentation from
+a generator seeded with (seed, step). So a run resumed from a checkpoint continues to
+exactly the result of an uninterrupted one, and the global RNG of the caller is left
+as it was.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from . import distributed
+from .config import TrainConfig
+from .continuation import beta_at
+from .loss import pairwise_likelihood_loss
+from .model import HashNet, binarize, build_model
+
+StepCallback = Callable[[int, dict], None]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if str(device).startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+        return torch.device(device)
+    raise ValueError(f"device={device!r} is invalid: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Backbone learning rate at ``step``: step decay (x lr_decay every lr_step iterations)."""
+    return config.lr * config.lr_decay ** (step // config.lr_step)
+
+
+def make_optimizer(model: HashNet, config: TrainConfig) -> torch.optim.SGD:
+    """SGD with the hash layer at ``hash_lr_mult`` x the backbone's learning rate."""
+    return torch.optim.SGD(
+        [{"params": model.backbone.parameters(), "lr_mult": 1.0},
+         {"params": model.hash_layer.parameters(), "lr_mult": config.hash_lr_mult}],
+        lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+    )
+
+
+def _seed_for(seed: int, counter: int) -> int:
+    return (seed * 1_000_003 + counter) % (2**63 - 1)
+
+
+def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The shuffled batches of one epoch (the last incomplete batch is dropped)."""
+    g = torch.Generator().manual_seed(_seed_for(seed, epoch))
+    order = torch.randperm(n, generator=g).tolist()
+    return [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+
+
+def _batches_from(dataset: Dataset, step: int, config: TrainConfig, batch_size: int, device: torch.device):
+    """Yields (step, x, y) forever, starting at ``step``; each rank gets its shard of every batch."""
+    rank, size = distributed.world()
+    n = len(dataset)
+    steps_per_epoch = max(1, n // batch_size)
+    loader_kw = dict(num_workers=config.num_workers, pin_memory=device.type == "cuda")
+    while True:
+        epoch, offset = divmod(step, steps_per_epoch)
+        batches = [b[rank::size] for b in _epoch_batches(n, batch_size, config.seed, epoch)[offset:]]
+        for x, y in DataLoader(dataset, batch_sampler=batches, **loader_kw):
+            yield step, x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            step += 1
+
+
+def quantization_error(h: torch.Tensor) -> float:
+    """mean |h - sign(h)|: how far the continuous codes are from binary."""
+    h = h.detach().float()
+    return (h - torch.where(h >= 0, 1.0, -1.0)).abs().mean().item()
+
+
+def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bool = True,
+          callback: StepCallback | None = None, checkpoint: str | Path | None = None,
+          resume: bool = False, meta: dict | None = None) -> list[dict]:
+    """Train ``model`` on ``dataset`` (items (x, y) with y multi-hot) for ``config.iters`` steps.
+
+    Returns the history: one dict per logged step with ``step``, ``loss`` (mean since the
+    last record), ``beta``, ``lr``, ``quantization_error`` (mean |h - sign(h)|) and
+    ``seconds``. ``callback(step, logs)`` is called after every step. With ``checkpoint``
+    set, state is saved there atomically every ``checkpoint_every`` steps and at the end;
+    ``resume=True`` continues from it when it exists. ``meta`` (plain data, e.g. the data
+    spec and input shape) is stored in the checkpoint beside the config.
+    """
+    if len(dataset) < 2:
+        raise ValueError(f"dataset has {len(dataset)} items: expected at least 2 (pairs are formed inside a batch)")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+    device = resolve_device(config.device)
+    distributed.init_process_group(device)
+    rank, world_size = distributed.world()
+    batch_size = min(config.batch_size, len(dataset))
+    if batch_size % world_size:
+        raise ValueError(f"batch_size={batch_size} is not divisible by the world size {world_size}")
+    steps_per_epoch = max(1, len(dataset) // batch_size)
+
+    model.to(device)
+    optimizer = make_optimizer(model, config)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start, history = 0, []
+    if resume and checkpoint is not None and Path(checkpoint).is_file():
+        state = load_checkpoint_state(checkpoint)
+        _check_resumable(state["config"], config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
+        start, history = state["step"], list(state["history"])
+    if world_size > 1:
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        net = model
+    alpha = config.alpha_value
+    bar = _progress_bar(config.iters, start, progress and rank == 0)
+    loss_sum, loss_count, t0 = 0.0, 0, time.perf_counter()
+    fork_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        net.train()
+        for step, x, y in _batches_from(dataset, start, config, batch_size, device) if start < config.iters else ():
+            torch.manual_seed(_seed_for(config.seed + 7919, step))  # dropout / augmentation of this step
+            beta = beta_at(step, config, steps_per_epoch)
+            lr = lr_at(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_mult"]
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                h = net(x, beta)  # (B_local, K)
+            h_all = distributed.gather_with_local_grad(h.float())  # (B, K)
+            y_all = distributed.gather_with_local_grad(y)
+            loss = pairwise_likelihood_loss(h_all, y_all, alpha=alpha, weighting=config.weighting,
+                                            class_num=config.class_num)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss * world_size).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+            loss_value = loss.item()
+            if not np.isfinite(loss_value):
+                raise FloatingPointError(f"loss became {loss_value} at step {step} (lr={lr}); lower lr")
+            loss_sum += loss_value
+            loss_count += 1
+            logs = {"step": step + 1, "loss": loss_value, "beta": beta, "lr": lr,
+                    "quantization_error": quantization_error(h_all)}
+            if callback is not None:
+                callback(step + 1, logs)
+            done = step + 1 >= config.iters
+            if (step + 1) % config.log_every == 0 or done:
+                history.append({**logs, "loss": loss_sum / loss_count,
+                                "seconds": time.perf_counter() - t0})
+                loss_sum, loss_count = 0.0, 0
+                if bar is not None:
+                    bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", beta=f"{beta:.2f}")
+            if bar is not None:
+                bar.update(1)
+            if checkpoint is not None and ((step + 1) % config.checkpoint_every == 0 or done):
+                if rank == 0:
+                    save_checkpoint(checkpoint, model, config, optimizer=optimizer, scaler=scaler,
+                                    step=step + 1, history=history, meta=meta)
+                distributed.barrier()
+            if done:
+                break
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return history
+
+
+def _progress_bar(total: int, start: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True)
+
+
+def _check_resumable(saved: dict, config: TrainConfig) -> None:
+    """A checkpoint resumes only the run it came from (iters may grow)."""
+    now = config.to_dict()
+    ignored = {"iters", "device", "num_workers", "checkpoint_every", "log_every"}
+    changed = sorted(k for k in now if k not in ignored and saved.get(k) != now[k])
+    if changed:
+        details = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {now[k]!r}" for k in changed)
+        raise ValueError(f"resume: the checkpoint was made with a different config ({details})")
+
+
+def save_checkpoint(path: str | Path, model: HashNet, config: TrainConfig, *, optimizer=None, scaler=None,
+                    step: int = 0, history: list | None = None, meta: dict | None = None) -> None:
+    """state_dict + optimizer + step + config (plain data), written atomically."""
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "step": int(step),
+        "config": config.to_dict(),
+        "history": list(history or []),
+        "meta": dict(meta or {}),
+    }
+    atomic_torch_save(state, path)
+
+
+def atomic_torch_save(obj, path: str | Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint_state(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint={str(path)!r} does not exist")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_model(path: str | Path) -> tuple[HashNet, TrainConfig, dict]:
+    """(model in eval mode, config, meta) from a checkpoint whose meta holds ``input_shape``."""
+    state = load_checkpoint_state(path)
+    config = TrainConfig.from_dict(state["config"])
+    meta = state.get("meta") or {}
+    if "input_shape" not in meta:
+        raise ValueError(f"checkpoint={str(path)!r} has no meta['input_shape']; cannot rebuild the model")
+    model = build_model(config, tuple(meta["input_shape"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), config, meta
+
+
+@torch.no_grad()
+def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: str | torch.device = "auto",
+           continuous: bool = False, beta: float = 1.0, progress: bool = False) -> np.ndarray:
+    """Codes for every item of ``dataset``, in order.
+
+    Binary (default): sign(z) as an int8 (N, K) array of +-1. ``continuous=True``: the
+    float32 outputs tanh(beta z) (for the HashNet+C ablation).
+    """
+    device = resolve_device(device)
+    model = model.to(device).eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda")
+    if progress:
+        from tqdm.auto import tqdm
+
+        loader = tqdm(loader, desc="encode", unit="batch", dynamic_ncols=True)
+    out = []
+    for x, _ in loader:
+        z = model.project(x.to(device, non_blocking=True)).float()
+        out.append((torch.tanh(beta * z) if continuous else binarize(z)).cpu())
+    if not out:
+        return np.zeros((0, model.bits), np.float32 if continuous else np.int8)
+    return torch.cat(out).numpy()
+
+
+def fit(data, config: TrainConfig, *, progress: bool = True, callback: StepCallback | None = None,
+        checkpoint: str | Path | None = None, resume: bool = False) -> tuple[HashNet, list[dict]]:
+    """Build the model for ``data`` (a ``RetrievalData``) with seed ``config.seed`` and train it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_model(config, data.input_shape)
+    meta = {"data": data.spec, "input_shape": list(data.input_shape), "num_classes": data.num_classes}
+    history = train(model, data.train, config, progress=progress, callback=callback,
+                    checkpoint=checkpoint, resume=resume, meta=meta)
+    return model, history
