@@ -22,6 +22,7 @@ class TrainConfig:
     backbone: str = "auto"  # 'auto': mlp for feature vectors, cnn for images
     pretrained: bool = False  # torchvision ImageNet weights for alexnet/resnet*/vgg16
     hidden: int = 512  # width of the mlp/cnn backbones' feature layer
+    dropout: float = 0.2  # dropout of the mlp/cnn backbones (0 makes DDP match one process)
 
     # Optimisation: SGD, momentum 0.9, weight decay 5e-4, the hash layer at 10x the
     # backbone's learning rate, lr multiplied by lr_decay every lr_step iterations.
@@ -64,6 +65,7 @@ class TrainConfig:
         _check(isinstance(self.iters, int) and self.iters >= 1, "iters", self.iters, "an integer >= 1")
         _check(isinstance(self.batch_size, int) and self.batch_size >= 2, "batch_size",
                self.batch_size, "an integer >= 2 (pairs are formed inside the batch)")
+        _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a number in [0, 1)")
         _check(self.lr > 0, "lr", self.lr, "a positive number")
         _check(self.step_size >= 1, "step_size", self.step_size, "an integer >= 1")
         _check(self.epoch_step >= 1, "epoch_step", self.epoch_step, "an integer >= 1")

@@ -33,6 +33,12 @@ LIST_FILES = {"train": "train.txt", "query": "test.txt", "database": "database.t
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def _why(e: BaseException, limit: int = 300) -> str:
+    """An exception as one short line (torchvision's download errors span several)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
 def _torchvision():
     try:
         import torchvision
@@ -115,8 +121,7 @@ def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0,
             names = ", ".join(f"{s}.gz" for s in FASHION_STEMS.values())
             raise FileNotFoundError(
                 f"Fashion-MNIST not found (looked in {', '.join(map(str, looked))}) and "
-                f"downloading it into {root / 'FashionMNIST' / 'raw'} failed ({type(e).__name__}: "
-                f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}). Get the files "
+                f"downloading it into {root / 'FashionMNIST' / 'raw'} failed ({_why(e)}). Get the files "
                 f"with 'apt install dataset-fashion-mnist' (Debian/Ubuntu, installs them in "
                 f"{DEBIAN_FASHION_MNIST_DIR}) or from https://github.com/zalandoresearch/"
                 f"fashion-mnist and put {names} (gzip or plain) in {root / 'fashion-mnist'}; "
@@ -191,8 +196,7 @@ def load_cifar10(spec: str, root: Path, *, seed: int = 0, n_query: int = 100,
             state = (f"missing {missing}" if missing else
                      "all present, but they fail torchvision's md5 check (not the original files)")
             raise FileNotFoundError(
-                f"CIFAR-10 not usable in {folder}: {state}; downloading failed "
-                f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})."
+                f"CIFAR-10 not usable in {folder}: {state}; downloading failed ({_why(e)})."
                 f" Put the files {list(CIFAR_FILES)} of https://www.cs.toronto.edu/~kriz/"
                 f"cifar-10-python.tar.gz there (tar xzf cifar-10-python.tar.gz -C {root}); "
                 f"see data/README.md") from e

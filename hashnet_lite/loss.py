@@ -72,14 +72,15 @@ def pairwise_likelihood_loss(h: torch.Tensor, labels: torch.Tensor, *, alpha: fl
     """HashNet's loss over all pairs i != j of one batch.
 
     h: (B, K) continuous codes tanh(beta z); labels: (B,) class ids or (B, C) multi-hot.
-    Returns the weighted mean of -log p(s_ij | h_i, h_j) (a scalar, float32).
+    Returns the weighted mean of -log p(s_ij | h_i, h_j) (a scalar, float32 or float64).
     """
     if h.dim() != 2:
         raise ValueError(f"h has shape {tuple(h.shape)}: expected (B, K)")
     if labels.shape[0] != h.shape[0]:
         raise ValueError(f"labels has {labels.shape[0]} rows but h has {h.shape[0]}")
-    h = h.float()  # the loss is always computed in float32, also under autocast
-    s = similarity(labels).to(h.device)  # (B, B)
+    # At least float32, also under autocast (half inputs are upcast; float64 stays float64).
+    h = h.to(torch.promote_types(h.dtype, torch.float32))
+    s = similarity(labels).to(device=h.device, dtype=h.dtype)  # (B, B)
     theta = alpha * (h @ h.T)  # (B, B)
     nll = F.softplus(theta) - s * theta  # Eq. 4, stable for any theta
     off_diagonal = ~torch.eye(h.shape[0], dtype=torch.bool, device=h.device)

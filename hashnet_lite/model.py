@@ -29,10 +29,10 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 class MLP(nn.Module):
     """Two hidden layers for feature vectors (N, D)."""
 
-    def __init__(self, in_features: int, hidden: int = 512):
+    def __init__(self, in_features: int, hidden: int = 512, dropout: float = 0.2):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Dropout(0.2),
+            nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
         )
         self.out_features = hidden
@@ -44,7 +44,7 @@ class MLP(nn.Module):
 class SmallCNN(nn.Module):
     """Three conv blocks for small images (B, C, H, W), H and W from 8 up."""
 
-    def __init__(self, in_channels: int, hidden: int = 512):
+    def __init__(self, in_channels: int, hidden: int = 512, dropout: float = 0.2):
         super().__init__()
 
         def block(c_in, c_out):
@@ -55,7 +55,7 @@ class SmallCNN(nn.Module):
             *block(32, 64), *block(64, 64), nn.MaxPool2d(2, ceil_mode=True),
             *block(64, 128), nn.AdaptiveAvgPool2d(2),
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 4, hidden), nn.ReLU(inplace=True), nn.Dropout(0.2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 4, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout))
         self.out_features = hidden
 
     def forward(self, x):  # (B, C, H, W) -> (B, hidden)
@@ -162,9 +162,14 @@ def resolve_backbone(name: str, input_shape: tuple[int, ...]) -> str:
 
 
 def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool = False,
-                   hidden: int = 512) -> tuple[nn.Module, int]:
-    """(backbone, feature width) for inputs of ``input_shape`` (without the batch axis)."""
+                   hidden: int = 512, dropout: float = 0.2) -> tuple[nn.Module, int]:
+    """(backbone, feature width) for inputs of ``input_shape`` (without the batch axis).
+
+    ``dropout`` applies to the mlp/cnn backbones (torchvision models keep their own).
+    """
     name = resolve_backbone(name, input_shape)
+    if name not in ("mlp", "cnn") + TORCHVISION_BACKBONES:
+        raise ValueError(f"backbone={name!r} is unknown: expected 'auto', 'mlp', 'cnn' or one of {TORCHVISION_BACKBONES}")
     if name == "mlp":
         if pretrained:
             raise ValueError("pretrained=True is only available for torchvision backbones "
@@ -172,7 +177,7 @@ def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool 
         in_features = 1
         for side in input_shape:
             in_features *= side
-        net = MLP(in_features, hidden)
+        net = MLP(in_features, hidden, dropout)
         return net, net.out_features
     if len(input_shape) != 3:
         raise ValueError(f"backbone={name!r} needs images (C, H, W) but the data are feature "
@@ -181,7 +186,7 @@ def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool 
         if pretrained:
             raise ValueError("pretrained=True is only available for torchvision backbones "
                              f"{TORCHVISION_BACKBONES}, not 'cnn'")
-        net = SmallCNN(input_shape[0], hidden)
+        net = SmallCNN(input_shape[0], hidden, dropout)
         return net, net.out_features
     if name in TORCHVISION_BACKBONES:
         return torchvision_backbone(name, input_shape[0], pretrained)
@@ -191,5 +196,5 @@ def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool 
 def build_model(config, input_shape: tuple[int, ...]) -> HashNet:
     """The HashNet for a ``TrainConfig`` and inputs of ``input_shape``."""
     backbone, width = build_backbone(config.backbone, tuple(input_shape), pretrained=config.pretrained,
-                                     hidden=config.hidden)
+                                     hidden=config.hidden, dropout=config.dropout)
     return HashNet(backbone, width, config.bits)

@@ -57,8 +57,9 @@ def lr_at(step: int, config: TrainConfig) -> float:
 def make_optimizer(model: HashNet, config: TrainConfig) -> torch.optim.SGD:
     """SGD with the hash layer at ``hash_lr_mult`` x the backbone's learning rate."""
     return torch.optim.SGD(
-        [{"params": model.backbone.parameters(), "lr_mult": 1.0},
-         {"params": model.hash_layer.parameters(), "lr_mult": config.hash_lr_mult}],
+        [{"params": model.backbone.parameters(), "lr": config.lr, "lr_mult": 1.0},
+         {"params": model.hash_layer.parameters(), "lr": config.lr * config.hash_lr_mult,
+          "lr_mult": config.hash_lr_mult}],
         lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
     )
 
@@ -131,6 +132,8 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
         start, history = state["step"], list(state["history"])
     if world_size > 1:
+        # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank keeps per-shard BN statistics
+        # and DDP broadcasts rank 0's buffers.
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -155,7 +158,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
             loss = pairwise_likelihood_loss(h_all, y_all, alpha=alpha, weighting=config.weighting,
                                             class_num=config.class_num)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss * world_size).backward()
+            scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
 
@@ -269,7 +272,9 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
     """
     device = resolve_device(device)
     model = model.to(device).eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda")
+    # A private generator: iterating a DataLoader draws a seed from the global RNG otherwise.
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda",
+                        generator=torch.Generator())
     if progress:
         from tqdm.auto import tqdm
 

@@ -1,0 +1,129 @@
+"""Figures the package makes. Every function returns a matplotlib Figure (never shows it)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+if not os.environ.get("MPLBACKEND") and "ipykernel" not in __import__("sys").modules:
+    matplotlib.use("Agg")  # headless outside notebooks
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+METHOD_STYLE = {
+    "HashNet": dict(color="C3", marker="o"),
+    "HashNet-W": dict(color="C1", marker="s"),
+    "HashNet-sgn": dict(color="C2", marker="^"),
+    "HashNet+C": dict(color="C3", marker="o", linestyle="--"),
+    "ITQ": dict(color="C0", marker="D"),
+    "LSH": dict(color="C7", marker="v"),
+}
+
+
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Save atomically as PNG and close the figure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    os.replace(tmp, path)
+    plt.close(fig)
+    return path
+
+
+def map_vs_bits(rows: list[dict], title: str = "mAP vs code length"):
+    """One line per method through its (bits, map) rows."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for m in methods:
+        pts = sorted((r["bits"], r["map"]) for r in rows if r["method"] == m)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **METHOD_STYLE.get(m, {}))
+    bits = sorted({r["bits"] for r in rows})
+    ax.set_xticks(bits)
+    ax.set_xlabel("code length (bits)")
+    ax.set_ylabel("mAP")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def precision_recall(curves: dict, title: str = "precision-recall over Hamming radii"):
+    """``curves``: method -> {"precision": [...], "recall": [...]} (one point per radius)."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for m, c in curves.items():
+        style = dict(METHOD_STYLE.get(m, {}))
+        style["markersize"] = 3
+        ax.plot(c["recall"], c["precision"], label=m, **style)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def training_curves(history: list[dict], title: str = "training"):
+    """Loss, beta and quantization error against the step."""
+    steps = [h["step"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, key, label in zip(axes, ("loss", "beta", "quantization_error"),
+                              ("loss (weighted NLL)", "beta", "mean |h - sign(h)|")):
+        ax.plot(steps, [h[key] for h in history])
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def map_bars(scores: dict, title: str = "mAP"):
+    """A bar per method: ``scores`` maps a name to its mAP."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    names = list(scores)
+    values = [scores[n] for n in names]
+    bars = ax.bar(names, values, color=[METHOD_STYLE.get(n, {}).get("color", "C0") for n in names])
+    for b, v in zip(bars, values):
+        ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", fontsize=9)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("mAP")
+    ax.set_title(title)
+    return fig
+
+
+def demo_figure(history: list[dict], scores: dict, title: str):
+    """The demo's picture: the training curves and the mAP of each method."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    steps = [h["step"] for h in history]
+    axes[0].plot(steps, [h["loss"] for h in history], color="C3")
+    axes[0].set_xlabel("training step")
+    axes[0].set_ylabel("loss (weighted NLL)")
+    axes[0].set_title("loss")
+    ax_b = axes[1]
+    ax_b.plot(steps, [h["beta"] for h in history], color="C0", label="beta")
+    ax_b.set_xlabel("training step")
+    ax_b.set_ylabel("beta", color="C0")
+    ax_q = ax_b.twinx()
+    ax_q.plot(steps, [h["quantization_error"] for h in history], color="C1", label="mean |h - sign(h)|")
+    ax_q.set_ylabel("mean |h - sign(h)|", color="C1")
+    ax_b.set_title("continuation: beta up, quantization error down")
+    names = list(scores)
+    values = np.array([scores[n] for n in names])
+    bars = axes[2].bar(names, values, color=[METHOD_STYLE.get(n, {}).get("color", "C0") for n in names])
+    for b, v in zip(bars, values):
+        axes[2].text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", fontsize=9)
+    axes[2].set_ylim(0, 1.08)
+    axes[2].set_ylabel("mAP")
+    axes[2].set_title("retrieval mAP")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
