@@ -134,7 +134,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     if world_size > 1:
         # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank keeps per-shard BN statistics
         # and DDP broadcasts rank 0's buffers.
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if device.type == "cuda" and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
@@ -158,7 +158,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
             loss = pairwise_likelihood_loss(h_all, y_all, alpha=alpha, weighting=config.weighting,
                                             class_num=config.class_num)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(loss * world_size).backward()
             scaler.step(optimizer)
             scaler.update()
 
