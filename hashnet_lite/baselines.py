@@ -20,6 +20,17 @@ def _as_features(x, name: str = "x") -> np.ndarray:
     return x
 
 
+def _fitted_features(model, x) -> np.ndarray:
+    """x checked against what ``model`` was fitted on."""
+    if not hasattr(model, "mean_"):
+        raise ValueError(f"{type(model).__name__}.encode called before fit(x_train)")
+    x = _as_features(x)
+    if x.shape[1] != model.mean_.shape[0]:
+        raise ValueError(f"x has {x.shape[1]} features but {type(model).__name__} was fitted on "
+                         f"{model.mean_.shape[0]}")
+    return x
+
+
 def _sign(v: np.ndarray) -> np.ndarray:
     return np.where(v >= 0, 1, -1).astype(np.int8)
 
@@ -39,7 +50,7 @@ class LSH:
         return self
 
     def encode(self, x) -> np.ndarray:
-        x = _as_features(x)
+        x = _fitted_features(self, x)
         return _sign((x - self.mean_) @ self.projection_)
 
 
@@ -86,5 +97,5 @@ class ITQ:
         return float(((np.where(v >= 0, 1.0, -1.0) - v) ** 2).sum() / len(v))
 
     def encode(self, x) -> np.ndarray:
-        x = _as_features(x)
+        x = _fitted_features(self, x)
         return _sign((x - self.mean_) @ self.projection_)

@@ -58,15 +58,26 @@ class TrainConfig:
     checkpoint_every: int = 1000
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.bits, int) and self.bits >= 1, "bits", self.bits, "an integer >= 1")
+        _check(_integer(self.bits) and self.bits >= 1, "bits", self.bits, "an integer >= 1")
         _check(self.backbone in BACKBONES, "backbone", self.backbone, f"one of {BACKBONES}")
         _check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
         _check(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {WEIGHTINGS}")
-        _check(isinstance(self.iters, int) and self.iters >= 1, "iters", self.iters, "an integer >= 1")
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 2, "batch_size",
+        _check(_integer(self.iters) and self.iters >= 1, "iters", self.iters, "an integer >= 1")
+        _check(_integer(self.batch_size) and self.batch_size >= 2, "batch_size",
                self.batch_size, "an integer >= 2 (pairs are formed inside the batch)")
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a number in [0, 1)")
-        _check(self.lr > 0, "lr", self.lr, "a positive number")
+        _check(_number(self.lr) and self.lr > 0, "lr", self.lr, "a positive number")
+        _check(isinstance(self.hidden, int) and self.hidden >= 1, "hidden", self.hidden, "an integer >= 1")
+        _check(_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
+        _check(_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay,
+               "a number >= 0")
+        _check(_number(self.lr_decay) and 0 < self.lr_decay <= 1, "lr_decay", self.lr_decay, "a number in (0, 1]")
+        _check(_number(self.hash_lr_mult) and self.hash_lr_mult > 0, "hash_lr_mult", self.hash_lr_mult,
+               "a positive number")
+        _check(_number(self.gamma) and self.gamma >= 0, "gamma", self.gamma, "a number >= 0")
+        _check(_number(self.power) and self.power >= 0, "power", self.power, "a number >= 0")
+        _check(isinstance(self.num_workers, int) and self.num_workers >= 0, "num_workers", self.num_workers,
+               "an integer >= 0")
         _check(self.step_size >= 1, "step_size", self.step_size, "an integer >= 1")
         _check(self.epoch_step >= 1, "epoch_step", self.epoch_step, "an integer >= 1")
         _check(self.lr_step >= 1, "lr_step", self.lr_step, "an integer >= 1")
@@ -93,6 +104,14 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(known)}")
         return cls(**data)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check(ok: bool, name: str, value, expected: str) -> None:

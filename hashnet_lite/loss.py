@@ -39,8 +39,12 @@ def as_label_matrix(labels: torch.Tensor, num_classes: int | None = None) -> tor
 
 def similarity(labels_a: torch.Tensor, labels_b: torch.Tensor | None = None) -> torch.Tensor:
     """s_ij = 1 when items i and j share at least one label, else 0.  (N_a, N_b) float."""
-    a = as_label_matrix(labels_a)
-    b = a if labels_b is None else as_label_matrix(labels_b, a.shape[1] if labels_b.dim() == 1 else None)
+    if labels_b is None:
+        labels_b = labels_a
+    if labels_a.dim() == 1 and labels_b.dim() == 1:  # class ids: similar = same class
+        return (labels_a.reshape(-1, 1) == labels_b.reshape(1, -1)).float()
+    a = as_label_matrix(labels_a, labels_b.shape[1] if labels_b.dim() == 2 else None)
+    b = as_label_matrix(labels_b, a.shape[1])
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"labels_a has {a.shape[1]} classes but labels_b has {b.shape[1]}")
     return (a @ b.T > 0).float()

@@ -28,17 +28,19 @@ the mean precision at the relevant positions. The field disagrees on queries wit
     empty="skip_unanswerable"  left out only when no database item at all is relevant,
                                else AP = 0                    the authors' Caffe evaluation
 
-Those implementations order ties by an unstable argsort (an arbitrary order), so their
-numbers fall anywhere between relevant-first and relevant-last inside the tie that holds rank
-R; with 64-bit codes that tie holds hundreds of items and the spread is several points of mAP
-(measured in benchmarks/README.md). Quote the tie rule with every number.
+Those implementations order a tie by an unstable argsort, an order with no meaning. At
+ImageNet-100 size (64 bits, R = 1000) the tie that holds rank R has hundreds of items, and
+putting the relevant items first rather than last inside the ties moves mAP@1000 by about
+7 points (benchmarks/README.md). Quote the tie rule with every number.
 
 Cost. With numba installed (``USE_NUMBA``), one compiled pass per query over the packed
-database computes distances by popcount and selects the top R by a counting sort over the
-K + 1 possible distances: O(N + R) per query, ties by index for free, no Q x N matrix.
-Without numba a chunked numpy path (stable radix argsort of the small-integer distances)
-gives identical answers, more slowly. Peak memory beyond the inputs is bounded by
-``MEMORY_BUDGET_BYTES`` per chunk of queries, whatever Q x N is.
+database computes the distances by popcount; the top R then come from a counting sort over
+the K + 1 possible distances of the items within a radius guessed from a sample of the
+database (if the guess holds fewer than R items, all items are sorted: exact either way).
+O(N + R) per query, ties by index for free, no Q x N matrix. Without numba a chunked numpy
+path (stable radix argsort of the small-integer distances) gives identical answers, more
+slowly. Memory beyond the inputs is bounded by ``MEMORY_BUDGET_BYTES`` per chunk of queries,
+whatever Q x N is.
 
 Inputs (numpy arrays, torch tensors on any device, nested lists) are never modified.
 """
@@ -154,9 +156,14 @@ def _labels(query_labels, database_labels, n_queries: int, n_database: int):
     return _pack_words(q == 1), _pack_words(d == 1), False
 
 
-def _topk_arg(topk, n_database: int) -> int:
-    """R: None means the whole database; an R above the database size is the whole database."""
-    return n_database if topk is None else min(_integer("topk", topk, 1), n_database)
+def _topk_arg(topk, n_database: int | None = None):
+    """R: None means the whole database; an R above the database size is the whole database.
+    Called once without n_database to validate before any work, then with it."""
+    if topk is not None:
+        topk = _integer("topk", topk, 1)
+    if n_database is None:
+        return topk
+    return n_database if topk is None else min(topk, n_database)
 
 
 def _chunks(n_rows: int, bytes_per_row: int):
@@ -299,6 +306,8 @@ def _use_numba(words: np.ndarray) -> bool:
 def _run_parallel(kernel, *args) -> None:
     # hand blocks of queries to the threads one at a time rather than in equal halves, so a
     # thread slowed by other work on the machine does not hold the others back
+    if not hasattr(numba, "parallel_chunksize"):  # numba < 0.57: equal halves
+        return kernel(*args)
     with numba.parallel_chunksize(1):
         kernel(*args)
 
@@ -429,11 +438,11 @@ def average_precisions(query_codes, database_codes, query_labels, database_label
     expectation) and leaves a query out only when none does; "zero" counts empty lists as 0.
     See the module docstring for ``empty`` and the conventions of other implementations.
     """
+    _option("empty", empty, _EMPTY), _option("ties", ties, _TIES), _topk_arg(topk)
     qw, dw, bits = _codes(query_codes, database_codes)
     ql, dl, ids = _labels(query_labels, database_labels, qw.shape[0], dw.shape[0])
     R = _topk_arg(topk, dw.shape[0])
-    _option("empty", empty, _EMPTY)
-    if _option("ties", ties, _TIES) == "index":
+    if ties == "index":
         ap_sum, n_rel = _index_ap(qw, dw, ql, dl, ids, R)
         ap = np.divide(ap_sum, n_rel, out=np.zeros(len(ap_sum)), where=n_rel > 0)
         nonempty = (n_rel > 0).astype(np.float64)
@@ -476,10 +485,12 @@ def _top_by_score(scores: np.ndarray, R: int) -> np.ndarray:
     """Indices (Qc, R) of the R highest scores per row, by (score descending, index)."""
     nq, n = scores.shape
     if R < n:
-        kth = np.partition(scores, n - R, axis=1)[:, n - R, None]  # the R-th highest score
-        above, tie = scores > kth, scores == kth
-        room = R - above.sum(1, keepdims=True)
-        keep = above | (tie & (np.cumsum(tie, axis=1) <= room))  # ties at the cut: lowest indices
+        part = np.argpartition(scores, n - R, axis=1)[:, n - R:]  # the top R as a set, any tie order
+        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)  # the R-th score
+        keep = scores >= kth
+        for row in np.flatnonzero(keep.sum(axis=1) > R):  # a tie straddles the cut: lowest indices
+            tie = scores[row] == kth[row]
+            keep[row] = (scores[row] > kth[row]) | (tie & (np.cumsum(tie) <= R - (scores[row] > kth[row]).sum()))
         idx = np.nonzero(keep)[1].reshape(nq, R)  # row-major, so in index order
     else:
         idx = np.broadcast_to(np.arange(n), (nq, n))
@@ -497,13 +508,13 @@ def average_precisions_real(query_vectors, database_vectors, query_labels, datab
     +-1 codes and metric="inner" this equals :func:`average_precisions` with ties="index".
     ``empty`` as in :func:`average_precisions`.
     """
+    _option("empty", empty, _EMPTY), _option("metric", metric, _METRICS), _topk_arg(topk)
     q, d = _vectors(query_vectors, "query_vectors"), _vectors(database_vectors, "database_vectors")
     if q.shape[1] != d.shape[1]:
         raise ValueError(f"query_vectors has {q.shape[1]} dimensions but database_vectors has {d.shape[1]}")
     ql, dl, ids = _labels(query_labels, database_labels, q.shape[0], d.shape[0])
     R = _topk_arg(topk, d.shape[0])
-    _option("empty", empty, _EMPTY)
-    if _option("metric", metric, _METRICS) == "cosine":
+    if metric == "cosine":
         q, d = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), np.finfo(float).tiny) for v in (q, d))
     offset = -(d * d).sum(1) if metric == "euclidean" else 0.0
     scale = 2.0 if metric == "euclidean" else 1.0
@@ -536,16 +547,17 @@ def precision_at_k(query_codes, database_codes, query_labels, database_labels, k
     each 1 <= k <= database size. ties="index" ranks by (distance, index); "tie_aware" gives
     the expectation over orders inside the tie at the cut: A + (k - L) p / n hits.
     """
-    qw, dw, bits = _codes(query_codes, database_codes)
-    ql, dl, ids = _labels(query_labels, database_labels, qw.shape[0], dw.shape[0])
+    _option("ties", ties, _TIES)
     scalar = isinstance(ks, numbers.Integral) and not isinstance(ks, bool)
     ks_list = [ks] if scalar else list(np.asarray(_to_numpy(ks, "ks")).ravel())
     if not ks_list:
         raise ValueError("ks is empty: expected an int or a sequence of ints")
     ks_list = [_integer("ks", k, 1) for k in ks_list]
+    qw, dw, bits = _codes(query_codes, database_codes)
+    ql, dl, ids = _labels(query_labels, database_labels, qw.shape[0], dw.shape[0])
     if max(ks_list) > dw.shape[0]:
         raise ValueError(f"ks holds {max(ks_list)}, more than the {dw.shape[0]} database items")
-    if _option("ties", ties, _TIES) == "index":
+    if ties == "index":
         hits = np.empty((qw.shape[0], len(ks_list)))
         R = max(ks_list)
         for rows in _chunks(qw.shape[0], R * (30 + 8 * ql.shape[1])):
@@ -584,9 +596,10 @@ def precision_recall_curve(query_codes, database_codes, query_labels, database_l
     precision = sum(relevant retrieved) / sum(retrieved) (0 when nothing is retrieved), recall
     = sum(relevant retrieved) / sum(relevant).
     """
+    _option("average", average, ("macro", "micro"))
     retrieved, hits = _radius_stats(query_codes, database_codes, query_labels, database_labels)
     totals = hits[:, -1]
-    if _option("average", average, ("macro", "micro")) == "macro":
+    if average == "macro":
         precision = np.divide(hits, retrieved, out=np.zeros(hits.shape), where=retrieved > 0).mean(0)
         answerable = totals > 0
         recall = (hits[answerable] / totals[answerable, None]).mean(0) if answerable.any() else np.full(hits.shape[1], np.nan)

@@ -84,7 +84,10 @@ def _batches_from(dataset: Dataset, step: int, config: TrainConfig, batch_size: 
     while True:
         epoch, offset = divmod(step, steps_per_epoch)
         batches = [b[rank::size] for b in _epoch_batches(n, batch_size, config.seed, epoch)[offset:]]
-        for x, y in DataLoader(dataset, batch_sampler=batches, **loader_kw):
+        # A private generator: a DataLoader otherwise draws from the global RNG when iterated.
+        loader = DataLoader(dataset, batch_sampler=batches, generator=torch.Generator().manual_seed(epoch),
+                            **loader_kw)
+        for x, y in loader:
             yield step, x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             step += 1
 
@@ -123,7 +126,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     optimizer = make_optimizer(model, config)
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start, history = 0, []
+    start, history, running = 0, [], {}
     if resume and checkpoint is not None and Path(checkpoint).is_file():
         state = load_checkpoint_state(checkpoint)
         _check_resumable(state["config"], config)
@@ -131,6 +134,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
         start, history = state["step"], list(state["history"])
+        running = state.get("running") or {}
     if world_size > 1:
         # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank keeps per-shard BN statistics
         # and DDP broadcasts rank 0's buffers.
@@ -141,12 +145,18 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         net = model
     alpha = config.alpha_value
     bar = _progress_bar(config.iters, start, progress and rank == 0)
-    loss_sum, loss_count, t0 = 0.0, 0, time.perf_counter()
+    # The loss average of the record in progress and the clock continue across a resume.
+    loss_sum, loss_count = running.get("loss_sum", 0.0), running.get("loss_count", 0)
+    t0 = time.perf_counter() - running.get("seconds", 0.0)
+
+    def seed_step(step):  # augmentation and dropout of ``step``: a function of (seed, step, rank)
+        torch.manual_seed(_seed_for(config.seed + 7919, step * world_size + rank))
+
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         net.train()
+        seed_step(start)  # before the first batch is fetched (and augmented)
         for step, x, y in _batches_from(dataset, start, config, batch_size, device) if start < config.iters else ():
-            torch.manual_seed(_seed_for(config.seed + 7919, step))  # dropout / augmentation of this step
             beta = beta_at(step, config, steps_per_epoch)
             lr = lr_at(step, config)
             for group in optimizer.param_groups:
@@ -182,11 +192,14 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
                 bar.update(1)
             if checkpoint is not None and ((step + 1) % config.checkpoint_every == 0 or done):
                 if rank == 0:
+                    running = {"loss_sum": loss_sum, "loss_count": loss_count,
+                               "seconds": time.perf_counter() - t0}
                     save_checkpoint(checkpoint, model, config, optimizer=optimizer, scaler=scaler,
-                                    step=step + 1, history=history, meta=meta)
+                                    step=step + 1, history=history, meta=meta, running=running)
                 distributed.barrier()
             if done:
                 break
+            seed_step(step + 1)  # the next batch is fetched (and augmented) after this
     if bar is not None:
         bar.close()
     model.eval()
@@ -212,8 +225,12 @@ def _check_resumable(saved: dict, config: TrainConfig) -> None:
 
 
 def save_checkpoint(path: str | Path, model: HashNet, config: TrainConfig, *, optimizer=None, scaler=None,
-                    step: int = 0, history: list | None = None, meta: dict | None = None) -> None:
-    """state_dict + optimizer + step + config (plain data), written atomically."""
+                    step: int = 0, history: list | None = None, meta: dict | None = None,
+                    running: dict | None = None) -> None:
+    """state_dict + optimizer + step + config (plain data), written atomically.
+
+    ``running`` holds what a resumed run needs to continue its history exactly (the loss
+    sum and count of the record in progress, the seconds so far)."""
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -222,6 +239,7 @@ def save_checkpoint(path: str | Path, model: HashNet, config: TrainConfig, *, op
         "config": config.to_dict(),
         "history": list(history or []),
         "meta": dict(meta or {}),
+        "running": dict(running or {}),
     }
     atomic_torch_save(state, path)
 

@@ -31,7 +31,8 @@ CNN = TrainConfig(bits=8, backbone="cnn", hidden=16, batch_size=8, iters=3, lr=0
 def _data(images: bool):
     from conftest import SyntheticHashData  # tests/ is on sys.path, also in the spawned processes
 
-    return SyntheticHashData(n=64, d=16, c=4, seed=2, multi_label=True, images=images)
+    # images: 1 x 8 x 8, the smallest size the cnn is made for
+    return SyntheticHashData(n=64, d=64 if images else 16, c=4, seed=2, multi_label=True, images=images)
 
 
 def _fresh_model(config, shape):

@@ -201,6 +201,22 @@ def test_engines_agree_at_a_larger_size(monkeypatch):
         np.testing.assert_allclose(a, b, atol=1e-12)
 
 
+def test_top_list_is_exact_when_the_sampled_radius_is_too_small(engine):
+    # the numba kernel guesses a radius from every (N // 8192)-th item, here every 2nd; make
+    # exactly those items the near ones, so the guess holds too few and the exact fallback runs
+    bits, n, k = 16, 20000, 15000
+    q = np.ones((1, bits), np.int8)
+    d = -np.ones((n, bits), np.int8)
+    d[::2] = 1  # distance 0
+    d[1::4, :3] = 1  # distance 13; the rest 16
+    dl, ql = np.arange(n) % 3, np.array([0])
+    dist = (bits - d.astype(int) @ q[0]) // 2
+    order = np.lexsort((np.arange(n), dist))[:k]  # by (distance, index)
+    assert rt.average_precisions(q, d, ql, dl, topk=k)[0] == pytest.approx(ap_of(dl[order] == 0), abs=1e-12)
+    hits = np.cumsum(dl[order] == 0)
+    np.testing.assert_allclose(rt.precision_at_k(q, d, ql, dl, [k - 1, k]), hits[[k - 2, k - 1]] / [k - 1, k])
+
+
 def test_chunking_does_not_change_answers(monkeypatch, engine):
     q, d, ql, dl = make("multi", seed=8, n_queries=25, n_database=150, bits=9)
     whole = [rt.average_precisions(q, d, ql, dl, topk=t, ties=ties, empty="skip_unanswerable")

@@ -1,0 +1,457 @@
+"""The walkthrough notebooks as a learner meets them: JupyterLab in a real (headless) browser.
+
+nbval proves the notebooks execute; it cannot see whether moving a slider in JupyterLab
+redraws the figure (that needs the widget front end, the comm round trip to the kernel and
+the Output widget's re-render). This module starts its own JupyterLab on 127.0.0.1 (free
+port, no token, temporary workspace, config and runtime dirs, ``CI=1`` so the notebooks run in
+smoke mode), opens each notebook in headless Chromium driven by Playwright, runs all cells
+from the Run menu, drags the slider and checks that
+
+* the slider's value changed,
+* the image in the slider's cell changed (its ``src`` data URL differs) and then settled,
+* no error / traceback output appeared anywhere in the notebook.
+
+A canary notebook, written here, checks the checker: a slider whose figure never changes and
+one whose callback raises must both be reported.
+
+Screenshots (the notebook with the slider moved) go to pytest's temporary directory, and also
+to ``$HASHNET_LITE_SCREENSHOT_DIR`` when it is set (``docs/figures`` refreshes the README's).
+Skipped, with the reason, where Playwright or Chromium (``/usr/bin/chromium``, Debian's
+``chromium`` package; override with ``$HASHNET_LITE_CHROMIUM``) cannot be had.
+Deselect with ``-m "not browser"``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+CHROMIUM = os.environ.get("HASHNET_LITE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+# (notebook, label of the slider a learner moves): the walkthroughs' contract is an ipywidgets
+# slider whose ``description`` is exactly this label, with continuous_update=False.
+WALKTHROUGHS = [("02_ill_posed_gradient.ipynb", "beta"), ("03_continuation.ipynb", "step")]
+
+# Generous waits: a busy 2-core CI machine needs ~15 s to start the server and ~15 s to load
+# JupyterLab; the notebooks themselves run < 60 s each in smoke mode.
+SERVER_START_S = 90
+PAGE_LOAD_S = 90
+RUN_ALL_S = 180
+REDRAW_S = 90
+SETTLE_S = 1.5  # the figure and the kernel must be still this long before we judge
+
+# An error output: JupyterLab renders tracebacks (and stderr) with the stderr MIME type.
+ERROR_TEXT = re.compile(r"Traceback|Error\b|Exception\b")
+
+
+# --------------------------------------------------------------------------------------------
+# Availability: skip with the reason, never pass silently.
+
+def _chromium_or_skip() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"Python package playwright is not installed ({exc}); "
+                    "pip install playwright (the browser itself comes from apt: chromium)")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set "
+                    "HASHNET_LITE_CHROMIUM); this test never downloads a browser")
+    if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip(f"jupyterlab is not installed next to {sys.executable}")
+    return CHROMIUM
+
+
+# --------------------------------------------------------------------------------------------
+# Processes: everything we start is stopped by its process id, even on failure.
+
+def _children() -> dict[int, list[int]]:
+    """ppid -> [pid] for every process, read from /proc (no psutil needed)."""
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command name (field 2) may hold spaces and parentheses: split after the last ")"
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _descendants(pid: int) -> list[int]:
+    tree, out, todo = _children(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _stop(pids: list[int], *, group: bool, grace_s: float = 10.0) -> None:
+    """SIGTERM each pid (its whole process group when ``group``), SIGKILL what outlives grace_s."""
+    send = os.killpg if group else os.kill
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                send(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.1)
+        if not any(_alive(p) for p in pids):
+            return
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _api(base: str, path: str, method: str = "GET"):
+    req = urllib.request.Request(base + path, method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read()
+    return json.loads(body) if body else None
+
+
+class LabServer:
+    def __init__(self, base: str, workspace: Path, proc: subprocess.Popen, log: Path):
+        self.base, self.workspace, self.proc, self.log = base, workspace, proc, log
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def shutdown_kernels(self) -> None:
+        for kernel in _api(self.base, "/api/kernels"):
+            _api(self.base, f"/api/kernels/{kernel['id']}", method="DELETE")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> LabServer:
+    _chromium_or_skip()
+    root = tmp_path_factory.mktemp("jupyterlab")
+    workspace = root / "work"
+    workspace.mkdir()
+    for name, _ in WALKTHROUGHS:
+        if (NOTEBOOKS / name).exists():
+            shutil.copy(NOTEBOOKS / name, workspace / name)
+    # User settings: no "get notified about Jupyter news?" popup over the notebook, no update
+    # check (the test machine has no network; the learner's screen would not show it either).
+    settings = root / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = dict(os.environ, CI="1",
+               JUPYTER_CONFIG_DIR=str(root / "config"), JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+               JUPYTER_DATA_DIR=str(root / "data"), JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"), IPYTHONDIR=str(root / "ipython"),
+               MPLCONFIGDIR=str(root / "matplotlib"), PYTHONUNBUFFERED="1")
+    env.pop("JUPYTER_PATH", None)
+    port = _free_port()
+    log = root / "server.log"
+    cmd = [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", "--port-retries=0", "--IdentityProvider.token=",
+           "--ServerApp.password=", f"--ServerApp.root_dir={workspace}",
+           "--LabApp.extension_manager=readonly",
+           # lets the teardown DELETE kernels over plain HTTP (the server is ours, on loopback)
+           "--ServerApp.disable_check_xsrf=True"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(cmd, cwd=workspace, env=env, stdout=log_file,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # its own process group: killpg stops it
+    server = LabServer(f"http://127.0.0.1:{port}", workspace, proc, log)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{server.log_tail()}")
+            try:
+                _api(server.base, "/api/status")
+                break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab did not answer within {SERVER_START_S} s:\n"
+                                f"{server.log_tail()}")
+                time.sleep(0.5)
+        yield server
+    finally:
+        # Kernels run in sessions of their own (jupyter_client starts them with
+        # start_new_session), so killing the server's group would orphan them: note every
+        # descendant first, ask the server to shut the kernels down, stop the server's group,
+        # then stop whatever we noted that still lives, each kernel with its own group.
+        kernels = _descendants(proc.pid)
+        if proc.poll() is None:
+            try:
+                server.shutdown_kernels()
+            except (urllib.error.URLError, OSError):
+                pass
+        _stop([proc.pid], group=True)
+        proc.wait(timeout=10)
+        leaders = [p for p in kernels if _alive(p) and os.getpgid(p) == p]
+        _stop(leaders, group=True, grace_s=5)
+        _stop([p for p in kernels if _alive(p)], group=False, grace_s=5)
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    from playwright.sync_api import Error as PlaywrightError, sync_playwright
+
+    with sync_playwright() as pw:
+        try:
+            chromium = pw.chromium.launch(executable_path=_chromium_or_skip(), headless=True,
+                                          args=CHROMIUM_ARGS)
+        except PlaywrightError as exc:
+            pytest.skip(f"Chromium at {CHROMIUM} would not start: {str(exc).splitlines()[0]}")
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def screenshot_dirs(tmp_path_factory) -> list[Path]:
+    dirs = [tmp_path_factory.mktemp("screenshots")]
+    if os.environ.get("HASHNET_LITE_SCREENSHOT_DIR"):
+        extra = Path(os.environ["HASHNET_LITE_SCREENSHOT_DIR"])
+        dirs.append(extra if extra.is_absolute() else REPO / extra)
+        dirs[-1].mkdir(parents=True, exist_ok=True)
+    return dirs
+
+
+# --------------------------------------------------------------------------------------------
+# What a learner does, step by step.
+
+KERNEL_STATUS = 'span.jp-StatusBar-TextItem[title^="Change kernel"]'
+STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+
+
+def _error_outputs(page) -> list[str]:
+    # textContent, not innerText: off-screen cells are skipped by content-visibility, and
+    # innerText of an unrendered node can come back empty
+    texts = page.locator(STDERR).evaluate_all("els => els.map(e => e.textContent)")
+    return [t for t in texts if ERROR_TEXT.search(t)]
+
+
+def _kernel_idle(page) -> bool:
+    text = page.locator(KERNEL_STATUS).first.text_content(timeout=5_000) or ""
+    return bool(re.search(r"\|\s*Idle\s*$", text))
+
+
+def open_and_run_all(page, lab: LabServer, name: str) -> None:
+    """Open ``name`` in JupyterLab (a workspace of its own, so no other notebook's tabs are
+    restored), wait for its kernel, Run > Run All Cells, wait until every code cell ran."""
+    workspace = re.sub(r"\W", "-", Path(name).stem)
+    page.goto(f"{lab.base}/lab/workspaces/{workspace}/tree/{name}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=PAGE_LOAD_S * 1000)
+    page.wait_for_function(
+        "sel => /\\|\\s*Idle\\s*$/.test(document.querySelector(sel)?.textContent || '')",
+        arg=KERNEL_STATUS, timeout=PAGE_LOAD_S * 1000)
+    # more width for the notebook (and the screenshot): hide the left sidebar (Ctrl+B, the
+    # shortcut of View > Appearance > Show Left Sidebar)
+    page.locator(".jp-NotebookPanel .jp-Cell").first.click(position={"x": 5, "y": 5})
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+b")
+    page.locator("#jp-left-stack").wait_for(state="hidden", timeout=10_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
+    # Done when every code cell has an execution count; stop early on an error (Run All stops
+    # there and leaves the cells below it unnumbered).
+    state = page.wait_for_function(
+        """([stderr]) => {
+            const errs = [...document.querySelectorAll(stderr)]
+                .filter(e => /Traceback|Error\\b|Exception\\b/.test(e.textContent));
+            if (errs.length) return 'error';
+            const ps = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')];
+            return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent)) && 'done';
+        }""", arg=[STDERR], timeout=RUN_ALL_S * 1000, polling=250).json_value()
+    errors = _error_outputs(page)
+    assert state == "done" and not errors, (
+        f"{name}: Run All Cells produced error output:\n" + "\n---\n".join(errors))
+
+
+def _wait_settled(page, cell, before: list[str], patience_s: float) -> list[str]:
+    """Poll until the kernel is idle and the slider cell's images have stayed the same for
+    SETTLE_S, having changed from ``before``; give up after patience_s (returns the images then).
+    Stops early when an error output appears."""
+    imgs = cell.locator(".jp-OutputArea-output img")
+    deadline = time.monotonic() + patience_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        if _error_outputs(page):
+            break
+        now = imgs.evaluate_all("els => els.map(e => e.src)")  # one atomic read
+        if now != last:
+            last, since = now, time.monotonic()
+        elif now and now != before and time.monotonic() - since >= SETTLE_S and _kernel_idle(page):
+            break
+        time.sleep(0.2)
+    return last or []
+
+
+def _drag(page, slider) -> None:
+    """Drag the handle across a third of the track, the way a learner does it with a mouse
+    (with continuous_update=False the value is committed on release)."""
+    track = slider.locator(".noUi-base").bounding_box()
+    handle = slider.locator(".noUi-handle").bounding_box()
+    assert track and handle, "slider is not visible"
+    hx, hy = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+    frac = (hx - track["x"]) / track["width"]
+    target = track["x"] + track["width"] * (frac + 1 / 3 if frac < 0.5 else frac - 1 / 3)
+    page.mouse.move(hx, hy)
+    page.mouse.down()
+    page.mouse.move(target, hy, steps=8)
+    page.mouse.up()
+
+
+def move_slider_and_check(page, name: str, label: str, shots: list[Path],
+                          patience_s: float = REDRAW_S) -> dict:
+    """Drag the slider labelled ``label``, assert its value moved, its cell's image changed and
+    no error output appeared. Saves a screenshot of the notebook with the slider moved to each
+    of ``shots`` (file paths)."""
+    sliders = page.locator(".jupyter-widgets.widget-slider").filter(
+        has=page.locator(".widget-label", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")))
+    labels = page.locator(".jupyter-widgets.widget-slider .widget-label").all_inner_texts()
+    assert sliders.count() == 1, (
+        f"{name}: expected exactly one slider labelled {label!r}, found {sliders.count()} "
+        f"(slider labels on the page: {labels})")
+    slider = sliders.first
+    cell = page.locator(".jp-Notebook .jp-Cell").filter(has=slider)
+    slider.scroll_into_view_if_needed()
+    imgs = cell.locator(".jp-OutputArea-output img")
+    assert imgs.count() >= 1, f"{name}: the {label!r} slider's cell shows no image before moving"
+    before = imgs.evaluate_all("els => els.map(e => e.src)")
+    handle = slider.locator(".noUi-handle")
+    value_before = handle.get_attribute("aria-valuenow")
+
+    _drag(page, slider)
+    value_after = handle.get_attribute("aria-valuenow")
+    assert value_after != value_before, (
+        f"{name}: dragging the {label!r} slider did not move it (value stays {value_before})")
+
+    after = _wait_settled(page, cell, before, patience_s)
+    # the slider at the top of the view, its figure below it
+    slider.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.mouse.move(0, 0)  # no hover highlight in the picture
+    for path in shots:
+        page.screenshot(path=str(path))
+    errors = _error_outputs(page)
+    assert not errors, (f"{name}: moving {label!r} {value_before} -> {value_after} produced error "
+                        "output:\n" + "\n---\n".join(errors))
+    assert after, f"{name}: the {label!r} slider's cell shows no image after the move"
+    assert after != before, (f"{name}: the figure did not change within {patience_s:.0f} s after "
+                             f"moving {label!r} {value_before} -> {value_after}")
+    readout = slider.locator(".widget-readout").inner_text().strip()
+    return {"before": value_before, "after": value_after, "readout": readout}
+
+
+def _new_page(browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 960})
+    page.set_default_timeout(30_000)
+    page_errors: list[str] = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    return page, page_errors
+
+
+def _close(page, lab: LabServer) -> None:
+    page.close()
+    lab.shutdown_kernels()  # frees the CPU for the next notebook
+
+
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "label"), WALKTHROUGHS)
+def test_slider_redraws_figure_in_jupyterlab(lab, browser, screenshot_dirs, name, label):
+    if not (NOTEBOOKS / name).exists():
+        pytest.fail(f"notebooks/{name} is missing")
+    page, page_errors = _new_page(browser)
+    try:
+        open_and_run_all(page, lab, name)
+        shot = f"browser_{name[:2]}_slider.png"  # e.g. browser_03_slider.png
+        moved = move_slider_and_check(page, name, label, [d / shot for d in screenshot_dirs])
+        # the readout shows the committed value (the slider's own formatting)
+        assert moved["readout"], f"{name}: the {label!r} slider has no readout"
+        widget_errors = [e for e in page_errors if "widget" in e.lower()]
+        assert not widget_errors, f"{name}: the widget front end raised:\n" + "\n".join(widget_errors)
+    except Exception:
+        for d in screenshot_dirs[:1]:
+            page.screenshot(path=str(d / f"FAILED_{Path(name).stem}.png"))
+        print(f"screenshots: {screenshot_dirs}\nserver log tail:\n{lab.log_tail()}")
+        raise
+    finally:
+        _close(page, lab)
+
+
+CANARY = "canary_sliders.ipynb"
+
+
+def _write_canary(path: Path) -> None:
+    """Three sliders, a cell each: ``live`` redraws its figure; ``frozen`` redraws a figure that
+    never depends on it; ``broken`` raises once moved."""
+    import nbformat
+
+    bodies = {"live": "    ax.plot([0, 1], [0, v])\n",
+              "frozen": "    ax.plot([0, 1], [0, 1])\n",
+              "broken": "    if v != 1.0:\n        raise ValueError(f'broken slider at {v}')\n"
+                        "    ax.plot([0, 1], [1, 0])\n"}
+    cells = [nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nimport ipywidgets as w")]
+    for label, body in bodies.items():
+        cells.append(nbformat.v4.new_code_cell(
+            "def draw(v):\n    fig, ax = plt.subplots(figsize=(3, 2))\n" + body + "    plt.show()\n\n"
+            f"s = w.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.5, description={label!r},\n"
+            "                  continuous_update=False)\n"
+            "display(w.VBox([s, w.interactive_output(draw, {'v': s})]))"))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+def test_checker_reports_unchanged_figure_and_error_output(lab, browser, tmp_path):
+    """The checks above pass on a slider that redraws, and could fail: a figure that does not
+    react, a callback that raises and a missing slider are all caught (so a wrong CSS selector
+    cannot make the walkthrough test pass vacuously)."""
+    _write_canary(lab.workspace / CANARY)
+    page, _ = _new_page(browser)
+    try:
+        open_and_run_all(page, lab, CANARY)
+        moved = move_slider_and_check(page, CANARY, "live", [tmp_path / "live.png"])
+        assert moved["after"] != moved["before"]
+        with pytest.raises(AssertionError, match="figure did not change"):
+            move_slider_and_check(page, CANARY, "frozen", [tmp_path / "frozen.png"], patience_s=5)
+        with pytest.raises(AssertionError, match=r"produced error output:\n(.|\n)*ValueError"):
+            move_slider_and_check(page, CANARY, "broken", [tmp_path / "broken.png"], patience_s=30)
+        with pytest.raises(AssertionError, match="expected exactly one slider labelled 'nope'"):
+            move_slider_and_check(page, CANARY, "nope", [])
+    finally:
+        _close(page, lab)
