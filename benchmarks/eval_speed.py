@@ -10,12 +10,17 @@ For several database sizes it times, on the same synthetic codes,
 - faiss:           faiss.IndexBinaryFlat top-R search + AP of the returned lists;
 
 each in a fresh subprocess, so that the peak resident memory reported (ru_maxrss) is that
-process's own: imports + data + evaluation. Ratios are against ours in the same run.
+process's own: imports + data + evaluation. Ratios ("x ours") are against ours in the same
+run, for wall-clock time and for CPU time (user + system, all threads: the work done, which
+other load on the machine does not change). Each
+threaded method runs with the default threads and with 1 thread, each --repeat times, and
+keeps its fastest run (on a busy 2-core machine 2 threads can lose), so no ratio is
+flattered by a bad setting or an unlucky moment.
 It also prints how much the tie rule moves mAP@R on these codes (relevant items first vs last
 inside every tie), on a subset of queries.
 
     python benchmarks/eval_speed.py            # ImageNet-100 size: 5,000 x 128,503 x 64 bits, R = 1000
-    python benchmarks/eval_speed.py --quick    # smaller, about a minute
+    python benchmarks/eval_speed.py --quick    # 1,000 queries, databases of 10k and 50k items
 
 Synthetic codes: each class has a random +-1 centre; an item is its class's centre with every
 bit flipped with probability --flip. With 64 bits, 128,503 items share 65 possible distances,
@@ -34,6 +39,7 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def make_data(n_database: int, n_queries: int, bits: int, classes: int, flip: float, seed: int):
@@ -100,6 +106,12 @@ def tie_spread(queries, database, query_labels, database_labels, topk):
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads: the work done, whatever the load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(args) -> None:
     """One measurement in this process: prints a JSON line."""
     sys.path.insert(0, ROOT)
@@ -112,9 +124,9 @@ def child(args) -> None:
         ties = "tie_aware" if args.method == "ours_tie_aware" else "index"
         retrieval.mean_average_precision(q[:2], d[:2000], ql[:2], dl[:2000], topk=10, ties=ties)  # JIT / cache load
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         result["map"] = retrieval.mean_average_precision(q, d, ql, dl, topk=R, ties=ties)
-        result["time"] = time.perf_counter() - t
+        result["time"], result["cpu"] = time.perf_counter() - t, cpu_seconds() - c
         result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         result["before_mb"] = rss_before / 1024
         if args.method == "ours":  # the same metric on the loop's subset, for comparing values
@@ -124,17 +136,17 @@ def child(args) -> None:
         sub = slice(0, min(args.loop_queries, len(q)))
         onehot = np.eye(args.classes, dtype=np.float32)
         qf, df, qo, do = q[sub].astype(np.float32), d.astype(np.float32), onehot[ql[sub]], onehot[dl]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         result["map_subset"] = loop_map(qf, df, qo, do, R)
-        elapsed = time.perf_counter() - t
-        result["time"] = elapsed * len(q) / (sub.stop - sub.start)  # extrapolated to all queries
+        scale = len(q) / (sub.stop - sub.start)  # extrapolated to all queries
+        result["time"], result["cpu"] = (time.perf_counter() - t) * scale, (cpu_seconds() - c) * scale
         result["measured_queries"] = sub.stop - sub.start
         result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     elif args.method == "faiss":
         import faiss  # noqa: F401 (imported before the clock starts, as numba is for ours)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         result["map"] = faiss_map(q, d, ql, dl, R)
-        result["time"] = time.perf_counter() - t
+        result["time"], result["cpu"] = time.perf_counter() - t, cpu_seconds() - c
         result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     elif args.method == "ties":
         sub = slice(0, min(args.tie_queries, len(q)))
@@ -168,6 +180,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loop-queries", type=int, default=200, help="queries the slow loop really runs")
     p.add_argument("--tie-queries", type=int, default=1000, help="queries for the tie-rule spread")
+    p.add_argument("--repeat", type=int, default=2, help="runs per method and thread setting; the fastest counts")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--database", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -178,44 +191,54 @@ def main() -> None:
         args.sizes, args.queries, args.loop_queries, args.tie_queries = "10000,50000", 1000, 100, 500
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    import numba
+    try:
+        import numba
+        have_numba = f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads)"
+    except ImportError:
+        have_numba = "numba not installed (ours runs its numpy path)"
     try:
         import faiss
         have_faiss = f"faiss {faiss.__version__}"
     except ImportError:
         faiss, have_faiss = None, "faiss not installed"
-    print(f"# {os.cpu_count()} CPU cores, numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads), "
+    print(f"# {os.cpu_count()} CPU cores, {have_numba}, "
           f"numpy {np.__version__}, {have_faiss}; load average {os.getloadavg()[0]:.1f} at the start")
     print(f"# {args.queries} queries, {args.bits} bits, {args.classes} classes, R = {args.topk}, flip = {args.flip}, "
           f"seed = {args.seed}; each row in a fresh process; peak = that process's max RSS")
-    print(f"{'database':>9} {'method':<22} {'time_s':>8} {'x ours':>7} {'mAP@R':>7} {'peak_MB':>8}  note")
+    print(f"{'database':>9} {'method':<15} {'time_s':>7} {'x ours':>6} {'cpu_s':>7} {'x ours':>6} {'mAP@R':>7} "
+          f"{'peak_MB':>7}  note")
     methods = ["ours", "ours_numpy", "ours_tie_aware", "loop"] + (["faiss"] if faiss is not None else [])
     for n in sizes:
-        res = {m: run_child(args, m, n) for m in methods}
-        # the competitors get their faster thread setting: the loop's small matrix-vector
-        # products (BLAS) and faiss's OpenMP scan can be slower on 2 threads than on 1, much
-        # slower when the machine is busy, and that would flatter our ratios
-        one = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        for m in ("loop", "faiss"):
-            if m in res:
-                single = run_child(args, m, n, env=one)
-                res[m]["threads"] = "default threads"
-                if single["time"] < res[m]["time"]:
-                    res[m], res[m]["threads"] = single, "1 thread"
+        res = {}
+        for m in methods:
+            # every threaded method also runs on 1 thread, and each setting --repeat times; the
+            # fastest run counts: the loop's matrix-vector products (BLAS), faiss's OpenMP scan
+            # and our numba kernels can all lose on 2 threads when the machine is busy
+            settings = [({}, "default threads")] + ([(ONE_THREAD, "1 thread")] if m != "ours_numpy" else [])
+            runs = [dict(run_child(args, m, n, env), threads=label)
+                    for env, label in settings for _ in range(1 if m == "ours_numpy" else args.repeat)]
+            res[m] = min(runs, key=lambda r: r["time"])
         base = res["ours"]["time"]
         for m in methods:
             r = res[m]
-            note = ""
+            note = f"{r['threads']}"
             if m == "ours":
-                note = f"RSS before evaluating {r['before_mb']:.0f} MB; mAP on the loop's {args.loop_queries} queries {r['map_subset']:.4f}"
+                note += (f"; RSS before evaluating {r['before_mb']:.0f} MB; "
+                         f"mAP on the loop's {args.loop_queries} queries {r['map_subset']:.4f}")
             if m == "loop":
-                note = (f"measured on {r['measured_queries']} queries (faster with {r['threads']}), time "
-                        f"x{args.queries / r['measured_queries']:.0f} extrapolated; mAP on those queries (argsort tie order)")
+                note += (f"; ran {r['measured_queries']} queries, time x{args.queries / r['measured_queries']:.0f} "
+                         "(extrapolated); mAP on those queries, argsort's tie order")
             if m == "faiss":
-                note = f"IndexBinaryFlat top-R + AP (faster with {r['threads']}); ties in faiss's order"
+                note += "; IndexBinaryFlat top-R + AP, faiss's tie order"
             value = r.get("map", r.get("map_subset"))
-            print(f"{n:>9} {m:<22} {r['time']:>8.2f} {r['time'] / base:>7.1f} {value:>7.4f} {r['peak_mb']:>8.0f}  {note}",
-                  flush=True)
+            print(f"{n:>9} {m:<15} {r['time']:>7.2f} {r['time'] / base:>6.1f} {r['cpu']:>7.2f} "
+                  f"{r['cpu'] / res['ours']['cpu']:>6.1f} {value:>7.4f} {r['peak_mb']:>7.0f}  {note}", flush=True)
+        if n == sizes[-1]:
+            summary = (f"# largest database ({n} items, {args.queries} queries): ours {base:.2f} s, peak RSS "
+                       f"{res['ours']['peak_mb']:.0f} MB; the loop takes {res['loop']['time'] / base:.0f}x as long")
+            if "faiss" in res:
+                summary += f", faiss top-R + AP {res['faiss']['time'] / base:.1f}x"
+    print(summary)
     ties = run_child(args, "ties", sizes[-1])
     print(f"# tie rule at database {sizes[-1]}, R = {args.topk}, on {ties['measured_queries']} queries: "
           f"mAP relevant-last {ties['last']:.4f}, by index {ties['index']:.4f}, tie-aware {ties['tie_aware']:.4f}, "

@@ -88,7 +88,7 @@ def straight_through_bias(mu, *, sigma: float = 0.5, target: float = 0.5) -> dic
     density), which for target > 0 always says "raise mu" (b = +1 is the better code). The
     clipped straight-through estimator instead follows
     E[f'(b) 1(|z| <= 1)] = 2 (1 - target) P(0 <= z <= 1) - 2 (1 + target) P(-1 <= z < 0).
-    Returns {"mu", "true", "straight_through"} as float64 arrays.
+    Returns {"mu", "true", "straight_through"} (float64 arrays) and the ``sigma`` and ``target``.
     """
     if sigma <= 0:
         raise ValueError(f"sigma={sigma!r} is invalid: expected a positive number")
@@ -99,7 +99,7 @@ def straight_through_bias(mu, *, sigma: float = 0.5, target: float = 0.5) -> dic
     p_pos = cdf((1 - mu) / sigma) - cdf((0 - mu) / sigma)  # P(0 <= z <= 1)
     p_neg = cdf((0 - mu) / sigma) - cdf((-1 - mu) / sigma)  # P(-1 <= z < 0)
     ste = 2 * (1 - target) * p_pos - 2 * (1 + target) * p_neg
-    return {"mu": mu, "true": true, "straight_through": ste}
+    return {"mu": mu, "true": true, "straight_through": ste, "sigma": float(sigma), "target": float(target)}
 
 
 # ------------------------------------------------------------------------- the experiment
@@ -197,7 +197,12 @@ def compare_estimators(data, config: TrainConfig, estimators=ESTIMATORS, *, topk
     Rows: ``estimator``, ``map_binary`` (Hamming ranking of sign(z)), ``map_continuous``
     (inner-product ranking of the continuous outputs; NaN for "sign"), ``quantization_error``
     (database), ``map_untrained`` (sign(z) of the initial weights), ``weights_moved``
-    (||W_end - W_start|| / ||W_start|| of the hash layer), ``final_beta`` and the ``history``.
+    (||W_end - W_start|| / ||W_start|| of the hash layer), ``grad_norms`` (the loss gradient's
+    norm over all weights at every step) and ``max_grad_norm``, ``final_beta``, ``final_loss``,
+    the ``history``, the database pre-activations ``z_database`` and the ``config`` used.
+
+    With a batch-norm backbone (the CNN) even "sign" changes the codes a little: its forward
+    passes update the running statistics, and weight decay shrinks the weights.
     """
     estimators = tuple(estimators)
     unknown = [e for e in estimators if e not in ESTIMATORS]
@@ -211,7 +216,13 @@ def compare_estimators(data, config: TrainConfig, estimators=ESTIMATORS, *, topk
                                              pre_activations(model, data.database, device=cfg.device),
                                              data, 1.0, topk)["map_binary"]
         w_start = model.hash_layer.weight.detach().clone()
-        history = train(model, data.train, cfg, progress=progress)
+        grad_norms = []
+
+        def record_gradient(step: int, logs: dict) -> None:  # called after the step: .grad still holds it
+            grads = [p.grad.detach().float().pow(2).sum() for p in model.parameters() if p.grad is not None]
+            grad_norms.append(float(torch.stack(grads).sum().sqrt()) if grads else 0.0)
+
+        history = train(model, data.train, cfg, progress=progress, callback=record_gradient)
         beta = history[-1]["beta"]
         z_query = pre_activations(model, data.query, device=cfg.device)
         z_database = pre_activations(model, data.database, device=cfg.device)
@@ -219,6 +230,7 @@ def compare_estimators(data, config: TrainConfig, estimators=ESTIMATORS, *, topk
         rows.append({"estimator": estimator,
                      **evaluate_pre_activations(estimator, z_query, z_database, data, beta, topk),
                      "map_untrained": untrained, "weights_moved": float(moved), "final_beta": beta,
+                     "max_grad_norm": max(grad_norms), "grad_norms": grad_norms,
                      "final_loss": history[-1]["loss"], "history": history, "z_database": z_database,
                      "config": dataclasses.asdict(cfg)})
     return rows

@@ -110,11 +110,10 @@ class HammingIndex:
             radius = min(self.nhash * (nflip + 1) - 1, self.bits)
             self._faiss.nflip = nflip
             lims, distances, labels = self._faiss.range_search(packed[pending], radius + 1)  # faiss: d < radius
-            dists, idxs = _sorted_lists(lims, distances, labels)
-            done = np.array([len(i) >= k for i in idxs], bool)
-            for row, d, i in zip(pending[done], (d for d, ok in zip(dists, done) if ok),
-                                 (i for i, ok in zip(idxs, done) if ok)):
-                out_d[row], out_i[row] = d[:k], i[:k]
+            done = np.zeros(len(pending), bool)
+            for pos, (d, i) in enumerate(zip(*_sorted_lists(lims, distances, labels))):
+                if len(i) >= k:  # the k nearest are all within the radius: final
+                    out_d[pending[pos]], out_i[pending[pos]], done[pos] = d[:k], i[:k], True
             pending = pending[~done]
             if not len(pending):
                 break

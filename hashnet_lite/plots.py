@@ -127,3 +127,239 @@ def demo_figure(history: list[dict], scores: dict, title: str):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------ notebooks 04-06: likelihood,
+# imbalance, retrieval gallery, precision curves, code maps
+
+def similarity_probability(bits: int, alpha_times_bits: float = 10.0):
+    """p(s_ij = 1) = sigmoid(alpha <h_i, h_j>) against the inner product, for K = ``bits``
+    (paper Eq. 3): the adaptive alpha = ``alpha_times_bits`` / K (the authors' 10 / K) next to
+    alpha = 1; right, the gradient of -log p with respect to <h_i, h_j> for a similar pair
+    (alpha (sigmoid - 1)) and a dissimilar one (alpha sigmoid)."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
+        raise ValueError(f"bits={bits!r} is invalid: expected an integer >= 1")
+    if not alpha_times_bits > 0:
+        raise ValueError(f"alpha_times_bits={alpha_times_bits!r} is invalid: expected a positive number")
+    inner = np.linspace(-bits, bits, 401)  # <h_i, h_j> ranges over [-K, K]
+    alphas = {f"alpha = {alpha_times_bits:g} / K = {alpha_times_bits / bits:.3g}": alpha_times_bits / bits,
+              "alpha = 1": 1.0}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for (name, a), color in zip(alphas.items(), ("C3", "C7")):
+        p = 1.0 / (1.0 + np.exp(-a * inner))
+        axes[0].plot(inner, p, color=color, label=name)
+        axes[1].plot(inner, np.abs(a * (p - 1.0)), color=color, label=f"similar pair, {name}")
+        axes[1].plot(inner, a * p, color=color, linestyle="--", label=f"dissimilar pair, {name}")
+    axes[0].set_xlabel("inner product <h_i, h_j>")
+    axes[0].set_ylabel("p(s_ij = 1 | h_i, h_j)")
+    axes[0].set_title(f"probability of similarity, K = {bits} bits")
+    top = axes[0].secondary_xaxis("top", functions=(lambda x: (bits - x) / 2, lambda d: bits - 2 * d))
+    top.set_xlabel("Hamming distance (K - <h_i, h_j>) / 2 for binary codes")
+    axes[1].set_xlabel("inner product <h_i, h_j>")
+    axes[1].set_ylabel("|d(-log p) / d<h_i, h_j>|")
+    axes[1].set_title("gradient of the pair's loss")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def pair_imbalance(rows: list[dict], title: str = "similar pairs in a batch"):
+    """``rows``: dicts with ``num_classes``, ``similar_share``, ``w_similar``, ``w_dissimilar``
+    (``imbalance.batch_pair_statistics`` plus the class count). Left: the share of similar
+    pairs against the number of classes, with 1 / C; right: Eq. 5's weights."""
+    rows = sorted(rows, key=lambda r: r["num_classes"])
+    c = np.array([r["num_classes"] for r in rows], dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    axes[0].plot(c, [r["similar_share"] for r in rows], "o-", color="C3", label="measured |S1| / |S|")
+    grid = np.geomspace(c.min(), c.max(), 100)
+    axes[0].plot(grid, 1 / grid, color="k", linestyle=":", label="1 / C")
+    axes[0].set_ylabel("share of similar pairs")
+    axes[0].set_title(title)
+    axes[1].plot(c, [r["w_similar"] for r in rows], "o-", color="C3", label="w similar = |S| / |S1|")
+    axes[1].plot(c, [r["w_dissimilar"] for r in rows], "s-", color="C0", label="w dissimilar = |S| / |S0|")
+    axes[1].set_ylabel("weight per pair (Eq. 5)")
+    axes[1].set_title("the weights that rebalance them")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("number of classes C")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def map_vs_classes(rows: list[dict], title: str = "mAP vs number of classes", key: str = "map",
+                   ylabel: str = "mAP"):
+    """One line per method through its (``num_classes``, ``key``) rows."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in dict.fromkeys(r["method"] for r in rows):
+        pts = sorted((r["num_classes"], r[key]) for r in rows if r["method"] == m)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **METHOD_STYLE.get(m, {}))
+    classes = sorted({r["num_classes"] for r in rows})
+    ax.set_xscale("log")
+    ax.set_xticks(classes)
+    ax.set_xticklabels([str(c) for c in classes])
+    ax.minorticks_off()
+    ax.set_xlabel("number of classes C (share of similar pairs ~ 1 / C)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def distance_histograms(codes: dict, query_labels, database_labels,
+                        title: str = "Hamming distances from the queries"):
+    """For each method (``codes``: name -> (query codes, database codes)), the distribution
+    of Hamming distances to relevant and to irrelevant database items (normalised counts)."""
+    from .gallery import _label_rows
+    from .retrieval import hamming_distance
+
+    ql, dl = _label_rows(query_labels, "query_labels"), _label_rows(database_labels, "database_labels")
+    width = max(ql.shape[1], dl.shape[1])
+    ql, dl = (np.pad(a, ((0, 0), (0, width - a.shape[1]))).astype(np.int64) for a in (ql, dl))
+    relevant = (ql @ dl.T) > 0  # (Q, N)
+    fig, axes = plt.subplots(1, len(codes), figsize=(5 * len(codes), 3.6), squeeze=False)
+    for ax, (name, (q, d)) in zip(axes[0], codes.items()):
+        dist = hamming_distance(q, d)  # (Q, N)
+        bits = np.asarray(q).shape[1]
+        edges = np.arange(bits + 2) - 0.5
+        for mask, label, color in ((relevant, "relevant (same class)", "C2"), (~relevant, "irrelevant", "C3")):
+            ax.hist(dist[mask], bins=edges, density=True, alpha=0.5, color=color, label=label)
+        ax.set_xlabel(f"Hamming distance ({bits} bits)")
+        ax.set_ylabel("share of pairs")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def retrieval_gallery(query_images, result_images, relevant, distances, *, query_titles=None,
+                      title: str = "retrieval by Hamming distance"):
+    """Rows of [query | its top k]: ``query_images`` (n, H, W[, 3]), ``result_images``
+    (n, k, H, W[, 3]), ``relevant`` and ``distances`` (n, k). Relevant results get a green
+    frame, wrong ones a red frame and a cross; each result is titled with its distance."""
+    query_images, result_images = np.asarray(query_images), np.asarray(result_images)
+    relevant, distances = np.asarray(relevant, dtype=bool), np.asarray(distances)
+    n, k = relevant.shape if relevant.ndim == 2 else (0, 0)
+    if relevant.ndim != 2 or distances.shape != (n, k) or len(query_images) != n or result_images.shape[:2] != (n, k):
+        raise ValueError(f"shapes disagree: query_images {query_images.shape}, result_images {result_images.shape}, "
+                         f"relevant {relevant.shape}, distances {distances.shape}; expected (n, ...), (n, k, ...), "
+                         "(n, k), (n, k)")
+    if n == 0 or k == 0:
+        raise ValueError("nothing to show: expected at least one query and one result")
+    fig, axes = plt.subplots(n, k + 1, figsize=(1.1 * (k + 1), 1.25 * n + 0.5), squeeze=False)
+    cmap = "gray_r" if query_images.ndim == 3 else None  # dark ink on white for grey images
+    for i in range(n):
+        ax = axes[i, 0]
+        ax.imshow(query_images[i], cmap=cmap, vmin=0, vmax=1)
+        ax.set_title(query_titles[i] if query_titles is not None else "query", fontsize=8, color="C0")
+        for spine in ax.spines.values():
+            spine.set_edgecolor("C0")
+            spine.set_linewidth(3)
+        for j in range(k):
+            ax = axes[i, j + 1]
+            ax.imshow(result_images[i, j], cmap=cmap, vmin=0, vmax=1)
+            ok = bool(relevant[i, j])
+            color = "tab:green" if ok else "tab:red"
+            ax.set_title(f"d={int(distances[i, j])}", fontsize=8, color="k" if ok else "tab:red")
+            for spine in ax.spines.values():
+                spine.set_edgecolor(color)
+                spine.set_linewidth(3)
+            if not ok:
+                ax.plot([0, 1], [0, 1], transform=ax.transAxes, color="tab:red", linewidth=1.5)
+                ax.plot([0, 1], [1, 0], transform=ax.transAxes, color="tab:red", linewidth=1.5)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title + " (green: same class, red cross: wrong)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def query_gallery(data, query_codes, database_codes, queries, k: int = 10, *, class_names=None,
+                  title: str = "retrieval by Hamming distance"):
+    """The gallery of ``queries`` (an index or a list of indices into the query set) of a
+    ``RetrievalData``: ``gallery.top_matches`` ranks, ``gallery.display_images`` draws."""
+    from .gallery import class_ids, display_images, top_matches
+
+    queries = [queries] if isinstance(queries, (int, np.integer)) else list(queries)
+    matches = [top_matches(query_codes, database_codes, data.y_query, data.y_database, q, k) for q in queries]
+    q_classes = class_ids(data.y_query)
+
+    def name(c):
+        return str(class_names[c]) if class_names is not None and c >= 0 else f"class {c}"
+
+    titles = [f"#{q}: {name(q_classes[q])}\nP@{k}={m.precision:.2f}" for q, m in zip(queries, matches)]
+    results = np.stack([display_images(data.database, m.indices) for m in matches])
+    return retrieval_gallery(display_images(data.query, queries), results,
+                             np.stack([m.relevant for m in matches]), np.stack([m.distances for m in matches]),
+                             query_titles=titles, title=title)
+
+
+def precision_at_k_curves(ks, curves: dict, title: str = "precision at k"):
+    """``curves``: method -> precision at each k of ``ks`` (``retrieval.precision_at_k``)."""
+    ks = np.asarray(ks)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for m, values in curves.items():
+        values = np.asarray(values, dtype=float)
+        if values.shape != ks.shape:
+            raise ValueError(f"curves[{m!r}] has shape {values.shape}; expected one value per k {ks.shape}")
+        style = dict(METHOD_STYLE.get(m, {}))
+        style["markersize"] = 3
+        ax.plot(ks, values, label=m, **style)
+    ax.set_xlabel("number of retrieved items k")
+    ax.set_ylabel("precision@k")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def metric_vs_bits(rows: list[dict], key: str, ylabel: str, title: str):
+    """One line per method through its (``bits``, ``key``) rows (``map_vs_bits`` for any metric)."""
+    missing = [r for r in rows if key not in r]
+    if missing:
+        raise ValueError(f"{len(missing)} rows lack {key!r} (e.g. {missing[0]})")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in dict.fromkeys(r["method"] for r in rows):
+        pts = sorted((r["bits"], r[key]) for r in rows if r["method"] == m)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **METHOD_STYLE.get(m, {}))
+    ax.set_xticks(sorted({r["bits"] for r in rows}))
+    ax.set_xlabel("code length (bits)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def code_embedding(xy, labels, *, class_names=None, title: str = "UMAP of the codes (Hamming distance)"):
+    """A scatter of 2-D points ``xy`` (N, 2) coloured by class (``gallery.class_ids`` of ``labels``)."""
+    from .gallery import class_ids
+
+    xy = np.asarray(xy, dtype=float)
+    classes = class_ids(labels)
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) != len(classes):
+        raise ValueError(f"xy has shape {xy.shape} and labels {len(classes)} rows: expected (N, 2) and N labels")
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    present = np.unique(classes)
+    cmap = plt.get_cmap("tab10" if len(present) <= 10 else "tab20")
+    for i, c in enumerate(present):
+        at = classes == c
+        name = "no label" if c < 0 else (str(class_names[c]) if class_names is not None else str(c))
+        ax.scatter(xy[at, 0], xy[at, 1], s=6, alpha=0.7, color=cmap(i % cmap.N), label=name)
+    ax.set_xlabel("UMAP 1")
+    ax.set_ylabel("UMAP 2")
+    ax.set_title(title)
+    ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5), title="class")
+    fig.tight_layout()
+    return fig

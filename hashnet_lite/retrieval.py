@@ -43,6 +43,8 @@ slowly. Memory beyond the inputs is bounded by ``MEMORY_BUDGET_BYTES`` per chunk
 whatever Q x N is.
 
 Inputs (numpy arrays, torch tensors on any device, nested lists) are never modified.
+Search (k nearest, within a radius) is ``HammingIndex`` in hamming_index.py, also reachable
+here as ``retrieval.HammingIndex``; it builds on this module, never the reverse.
 """
 from __future__ import annotations
 
@@ -438,7 +440,9 @@ def average_precisions(query_codes, database_codes, query_labels, database_label
     expectation) and leaves a query out only when none does; "zero" counts empty lists as 0.
     See the module docstring for ``empty`` and the conventions of other implementations.
     """
-    _option("empty", empty, _EMPTY), _option("ties", ties, _TIES), _topk_arg(topk)
+    _option("empty", empty, _EMPTY)
+    _option("ties", ties, _TIES)
+    _topk_arg(topk)  # options first: bad input fails before any work
     qw, dw, bits = _codes(query_codes, database_codes)
     ql, dl, ids = _labels(query_labels, database_labels, qw.shape[0], dw.shape[0])
     R = _topk_arg(topk, dw.shape[0])
@@ -508,7 +512,9 @@ def average_precisions_real(query_vectors, database_vectors, query_labels, datab
     +-1 codes and metric="inner" this equals :func:`average_precisions` with ties="index".
     ``empty`` as in :func:`average_precisions`.
     """
-    _option("empty", empty, _EMPTY), _option("metric", metric, _METRICS), _topk_arg(topk)
+    _option("empty", empty, _EMPTY)
+    _option("metric", metric, _METRICS)
+    _topk_arg(topk)
     q, d = _vectors(query_vectors, "query_vectors"), _vectors(database_vectors, "database_vectors")
     if q.shape[1] != d.shape[1]:
         raise ValueError(f"query_vectors has {q.shape[1]} dimensions but database_vectors has {d.shape[1]}")

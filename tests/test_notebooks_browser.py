@@ -22,6 +22,7 @@ Deselect with ``-m "not browser"``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -113,6 +114,13 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 def _stop(pids: list[int], *, group: bool, grace_s: float = 10.0) -> None:
@@ -218,14 +226,14 @@ def lab(tmp_path_factory) -> LabServer:
             except (urllib.error.URLError, OSError):
                 pass
         _stop([proc.pid], group=True)
-        proc.wait(timeout=10)
-        leaders = [p for p in kernels if _alive(p) and os.getpgid(p) == p]
+        proc.poll()  # reap it
+        leaders = [p for p in kernels if _alive(p) and _pgid(p) == p]
         _stop(leaders, group=True, grace_s=5)
         _stop([p for p in kernels if _alive(p)], group=False, grace_s=5)
 
 
 @pytest.fixture(scope="module")
-def browser(lab):
+def browser():
     from playwright.sync_api import Error as PlaywrightError, sync_playwright
 
     with sync_playwright() as pw:
@@ -233,7 +241,8 @@ def browser(lab):
             chromium = pw.chromium.launch(executable_path=_chromium_or_skip(), headless=True,
                                           args=CHROMIUM_ARGS)
         except PlaywrightError as exc:
-            pytest.skip(f"Chromium at {CHROMIUM} would not start: {str(exc).splitlines()[0]}")
+            why = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            pytest.skip(f"Chromium at {CHROMIUM} would not start: {why[:400]}")
         try:
             yield chromium
         finally:
@@ -278,11 +287,9 @@ def open_and_run_all(page, lab: LabServer, name: str) -> None:
     page.wait_for_function(
         "sel => /\\|\\s*Idle\\s*$/.test(document.querySelector(sel)?.textContent || '')",
         arg=KERNEL_STATUS, timeout=PAGE_LOAD_S * 1000)
-    # more width for the notebook (and the screenshot): hide the left sidebar (Ctrl+B, the
-    # shortcut of View > Appearance > Show Left Sidebar)
-    page.locator(".jp-NotebookPanel .jp-Cell").first.click(position={"x": 5, "y": 5})
-    page.keyboard.press("Escape")
-    page.keyboard.press("Control+b")
+    # more width for the notebook (and the screenshot): fold the file browser away by clicking
+    # its (current) tab in the left side bar
+    page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
     page.locator("#jp-left-stack").wait_for(state="hidden", timeout=10_000)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
@@ -361,8 +368,9 @@ def move_slider_and_check(page, name: str, label: str, shots: list[Path],
         f"{name}: dragging the {label!r} slider did not move it (value stays {value_before})")
 
     after = _wait_settled(page, cell, before, patience_s)
-    # the slider at the top of the view, its figure below it
-    slider.evaluate("e => e.scrollIntoView({block: 'start'})")
+    # the slider near the top of the view (the end of its code cell above it), its figure below
+    slider.evaluate("""e => { e.scrollIntoView({block: 'start'});
+        const scroller = e.closest('.jp-WindowedPanel-outer'); if (scroller) scroller.scrollTop -= 120; }""")
     page.mouse.move(0, 0)  # no hover highlight in the picture
     for path in shots:
         page.screenshot(path=str(path))
@@ -376,41 +384,43 @@ def move_slider_and_check(page, name: str, label: str, shots: list[Path],
     return {"before": value_before, "after": value_after, "readout": readout}
 
 
-def _new_page(browser):
+@contextlib.contextmanager
+def _notebook_page(browser, lab: LabServer, name: str, failure_dir: Path):
+    """A fresh browser tab; on failure a screenshot (``FAILED_<notebook>.png`` in failure_dir)
+    and the server log's tail; afterwards the tab is closed and the kernels shut down, which
+    frees the CPU for the next notebook."""
     page = browser.new_page(viewport={"width": 1280, "height": 960})
     page.set_default_timeout(30_000)
     page_errors: list[str] = []
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-    return page, page_errors
-
-
-def _close(page, lab: LabServer) -> None:
-    page.close()
-    lab.shutdown_kernels()  # frees the CPU for the next notebook
+    try:
+        yield page, page_errors
+    except BaseException:
+        failed = failure_dir / f"FAILED_{Path(name).stem}.png"
+        try:
+            page.screenshot(path=str(failed))
+        except Exception as exc:  # the report should be about the first failure
+            failed = f"(none: {exc})"
+        print(f"screenshot of the failure: {failed}\nserver log tail:\n{lab.log_tail()}")
+        raise
+    finally:
+        page.close()
+        lab.shutdown_kernels()
 
 
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "label"), WALKTHROUGHS)
-def test_slider_redraws_figure_in_jupyterlab(lab, browser, screenshot_dirs, name, label):
+def test_slider_redraws_figure_in_jupyterlab(browser, lab, screenshot_dirs, name, label):
     if not (NOTEBOOKS / name).exists():
         pytest.fail(f"notebooks/{name} is missing")
-    page, page_errors = _new_page(browser)
-    try:
+    with _notebook_page(browser, lab, name, screenshot_dirs[0]) as (page, page_errors):
         open_and_run_all(page, lab, name)
         shot = f"browser_{name[:2]}_slider.png"  # e.g. browser_03_slider.png
         moved = move_slider_and_check(page, name, label, [d / shot for d in screenshot_dirs])
-        # the readout shows the committed value (the slider's own formatting)
-        assert moved["readout"], f"{name}: the {label!r} slider has no readout"
+        assert moved["readout"], f"{name}: the {label!r} slider shows no value"
         widget_errors = [e for e in page_errors if "widget" in e.lower()]
         assert not widget_errors, f"{name}: the widget front end raised:\n" + "\n".join(widget_errors)
-    except Exception:
-        for d in screenshot_dirs[:1]:
-            page.screenshot(path=str(d / f"FAILED_{Path(name).stem}.png"))
-        print(f"screenshots: {screenshot_dirs}\nserver log tail:\n{lab.log_tail()}")
-        raise
-    finally:
-        _close(page, lab)
 
 
 CANARY = "canary_sliders.ipynb"
@@ -437,13 +447,12 @@ def _write_canary(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
-def test_checker_reports_unchanged_figure_and_error_output(lab, browser, tmp_path):
+def test_checker_reports_unchanged_figure_and_error_output(browser, lab, tmp_path):
     """The checks above pass on a slider that redraws, and could fail: a figure that does not
     react, a callback that raises and a missing slider are all caught (so a wrong CSS selector
     cannot make the walkthrough test pass vacuously)."""
     _write_canary(lab.workspace / CANARY)
-    page, _ = _new_page(browser)
-    try:
+    with _notebook_page(browser, lab, CANARY, tmp_path) as (page, _):
         open_and_run_all(page, lab, CANARY)
         moved = move_slider_and_check(page, CANARY, "live", [tmp_path / "live.png"])
         assert moved["after"] != moved["before"]
@@ -453,5 +462,3 @@ def test_checker_reports_unchanged_figure_and_error_output(lab, browser, tmp_pat
             move_slider_and_check(page, CANARY, "broken", [tmp_path / "broken.png"], patience_s=30)
         with pytest.raises(AssertionError, match="expected exactly one slider labelled 'nope'"):
             move_slider_and_check(page, CANARY, "nope", [])
-    finally:
-        _close(page, lab)

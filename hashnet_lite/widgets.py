@@ -1,0 +1,71 @@
+"""Sliders for the notebooks, wired to the package's plotting functions.
+
+The only module that imports ipywidgets. Each function returns a widget box whose sliders
+(``continuous_update=False``: the figure is redrawn when the slider is released) drive one
+function of ``plots`` through ``ipywidgets.interactive_output``; the figure is displayed as an
+image. ipywidgets swallows exceptions raised inside a callback, so the drawing functions are
+tested directly (tests/test_widgets.py), and the boxes here only pass values through.
+
+Slider labels are a contract with the browser test (tests/test_notebooks_browser.py): notebook
+02 has exactly one slider labelled "beta", notebook 03 exactly one labelled "step".
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+
+from . import plots
+
+
+def _show(fig) -> None:
+    """Display a Figure as an image in the current output (the Output widget's) and close it,
+    so that pyplot does not show it a second time."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
+def explorer(draw: Callable, controls: dict) -> widgets.VBox:
+    """Sliders ``controls`` (name -> widget) above the figure ``draw(**values)`` returns."""
+    out = widgets.interactive_output(lambda **values: _show(draw(**values)), controls)
+    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+
+
+def beta_explorer(z=None, *, beta: float = 1.0, max_beta: float = 20.0) -> widgets.VBox:
+    """A "beta" slider over ``plots.tanh_gradient``: tanh(beta x) and its vanishing derivative
+    (with the histogram of the pre-activations ``z`` when given)."""
+    slider = widgets.FloatSlider(value=beta, min=0.5, max=max_beta, step=0.5, description="beta",
+                                 continuous_update=False, readout_format=".1f")
+    return explorer(lambda beta: plots.tanh_gradient(beta, z), {"beta": slider})
+
+
+def schedule_explorer(iters: int, *, steps_per_epoch: int, beta0: float = 1.0, gamma: float = 0.005,
+                      power: float = 0.5, step_size: int = 200, epoch_step: int = 20) -> widgets.VBox:
+    """Sliders "gamma", "power" and "step size" over ``plots.beta_schedules`` for ``iters`` steps."""
+    controls = {
+        "gamma": widgets.FloatLogSlider(value=gamma, base=10, min=-4, max=0, step=0.1, description="gamma",
+                                        continuous_update=False, readout_format=".4f"),
+        "power": widgets.FloatSlider(value=power, min=0.1, max=1.0, step=0.05, description="power",
+                                     continuous_update=False),
+        "step_size": widgets.IntSlider(value=step_size, min=1, max=max(step_size, iters // 4), step=1,
+                                       description="step size", continuous_update=False),
+    }
+
+    def draw(gamma, power, step_size):
+        return plots.beta_schedules(iters, beta0=beta0, gamma=gamma, power=power, step_size=step_size,
+                                    steps_per_epoch=steps_per_epoch, epoch_step=epoch_step)
+
+    return explorer(draw, controls)
+
+
+def snapshot_explorer(run) -> widgets.VBox:
+    """A "step" slider over the snapshots of a ``snapshots.SnapshotRun``
+    (``plots.binarization_snapshot``): the codes of a few items binarizing as beta grows."""
+    steps = run.steps
+    spacing = min((b - a for a, b in zip(steps, steps[1:])), default=1)
+    slider = widgets.IntSlider(value=steps[0], min=steps[0], max=steps[-1], step=max(1, spacing),
+                               description="step", continuous_update=False)
+    return explorer(lambda step: plots.binarization_snapshot(run, step), {"step": slider})

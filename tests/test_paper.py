@@ -1,0 +1,65 @@
+"""The paper's tables and the reproduction commands (they must parse with the real CLI), and
+reading back what ``experiments.reproduce`` writes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hashnet_lite import paper
+from hashnet_lite.cli import build_parser
+from hashnet_lite.config import TrainConfig
+from hashnet_lite.experiments import PUBLISHED, reproduce
+from hashnet_lite.synthetic import gaussian_clusters
+
+
+def test_published_markdown_holds_every_published_number():
+    md = paper.published_markdown()
+    for key, row in PUBLISHED.items():
+        for value in row.values():
+            assert f"{value:.4f}" in md
+    assert md.count("\n") == 2 + len(paper.PROTOCOLS)
+    assert "| ImageNet-100 (mAP@1000) | 0.5059 | 0.6306 | 0.6633 | 0.6835 | ~0.64 |" in md
+
+
+def test_protocols_markdown_rows():
+    md = paper.protocols_markdown()
+    assert "| ImageNet-100 | 100 classes, single label | 13,000 (130/class) | 5,000 | 128,503 | 1000 |" in md
+    assert "| 54,000 | all |" in md
+
+
+def test_commands_parse_with_the_cli():
+    cmd = paper.reproduce_command("cifar10:/data/cifar10", "results/cifar10", (16, 32), "--seed", "3")
+    args = build_parser().parse_args(cmd.split()[3:])
+    assert (args.command, args.data, args.bits, args.out, args.seed) == (
+        "reproduce", "cifar10:/data/cifar10", [16, 32], "results/cifar10", 3)
+    table = paper.full_run_commands("/mnt/d")
+    commands = [line.split("`")[1] for line in table.splitlines()[2:]]
+    assert len(commands) == len(paper.PROTOCOLS)
+    for p, command in zip(paper.PROTOCOLS, commands):
+        args = build_parser().parse_args(command.split()[3:])
+        assert args.data == f"{p['key']}:/mnt/d/{p['key']}" and args.bits == [16, 32, 48, 64]
+    with pytest.raises(ValueError, match="bits"):
+        paper.reproduce_command("digits", "out", ())
+
+
+def test_load_results_reads_what_reproduce_wrote(tmp_path):
+    assert paper.load_results(tmp_path) is None
+    data = gaussian_clusters(4, per_class=12, n_query=2, n_train=5, dim=6)
+    rows = reproduce(data, [8, 16], tmp_path, TrainConfig(device="cpu"), topk=None, methods=("ITQ", "LSH"),
+                     progress=False)
+    loaded = paper.load_results(tmp_path)
+    assert loaded["rows"] == rows
+    assert loaded["markdown"].startswith("# Retrieval mAP")
+    assert [p.name for p in loaded["figures"]] == ["map_vs_bits.png", "precision_recall.png"]
+    table = paper.map_table(rows)
+    assert list(table) == ["ITQ", "LSH"] and set(table["ITQ"]) == {8, 16}
+    assert table["LSH"][16] == next(r["map"] for r in rows if r["method"] == "LSH" and r["bits"] == 16)
+
+
+@pytest.mark.parametrize("rows, match", [({"a": 1}, "JSON list"), ([{"method": "ITQ", "bits": 8}], "lacks \\['map'\\]"),
+                                         ([{"method": "PQ", "bits": 8, "map": 0.1}], "method 'PQ'")])
+def test_load_results_rejects_foreign_files(tmp_path, rows, match):
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    with pytest.raises(ValueError, match=match):
+        paper.load_results(tmp_path)
