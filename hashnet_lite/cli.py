@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .config import BACKBONES, SCHEDULES, WEIGHTINGS
+from .model import PretrainedWeightsUnavailable
 
 EXAMPLES = """examples:
   python -m hashnet_lite demo
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bits", type=_positive_int("bits"), default=32)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    demo.add_argument("--iters", type=_positive_int("iters"), default=None, help="training steps (default: preset)")
     demo.add_argument("--no-progress", action="store_true")
     train = sub.add_parser("train", help="train HashNet and write metrics.json, codes.npz, model.pt")
     _add_common(train, bits_many=False)
@@ -140,7 +142,7 @@ def cmd_demo(args) -> int:
 
     t0 = time.perf_counter()
     data = load_data("digits", seed=args.seed)
-    config, topk = preset_config("digits", bits=args.bits, seed=args.seed, device=args.device)
+    config, topk = preset_config("digits", bits=args.bits, seed=args.seed, device=args.device, iters=args.iters)
     print(f"HashNet demo: {data.protocol}")
     model, history = fit(data, config, progress=not args.no_progress)
     scores = {"HashNet": evaluate(encode(model, data.query), encode(model, data.database), data, topk)["map"]}
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"demo": cmd_demo, "train": cmd_train, "reproduce": cmd_reproduce}[args.command](args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -25,6 +25,7 @@ import numpy as np
 from . import retrieval
 from .baselines import ITQ, LSH
 from .config import TrainConfig
+from .distributed import is_main_process
 from .train import encode, fit
 
 METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "ITQ", "LSH")
@@ -102,8 +103,6 @@ def train_and_evaluate(data, config: TrainConfig, out: str | Path, *, topk: int 
                        progress: bool = True, resume: bool = False) -> dict:
     """The ``train`` command: fit HashNet, encode, evaluate; writes metrics.json,
     codes.npz and model.pt under ``out`` and returns the metrics."""
-    from .distributed import is_main_process
-
     out = Path(out)
     t0 = time.perf_counter()
     model, history = fit(data, config, progress=progress, checkpoint=out / "model.pt", resume=resume)
@@ -146,7 +145,8 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
               progress: bool = True) -> list[dict]:
     """Every method at every code length on one split. Writes ``results.json`` (rows of
     method, bits, map, topk, ...) after each row, ``results.md``, ``pr_curves.json`` and
-    the plots; rows already in ``results.json`` are kept and skipped."""
+    the plots; rows already in ``results.json`` are kept and skipped. Under torchrun every
+    rank trains; only rank 0 encodes, evaluates and writes."""
     methods = _check_methods(methods)
     bits_list = [int(b) for b in bits_list]
     if not bits_list or any(b < 1 for b in bits_list):
@@ -177,12 +177,16 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
                 continue  # HashNet+C is evaluated from HashNet's model below
             t0 = time.perf_counter()
             if method in ("ITQ", "LSH"):
+                if not is_main_process():
+                    continue
                 q, d = baseline_codes(method, data, bits, config.seed)
                 record(method, bits, q, d, time.perf_counter() - t0)
                 continue
             cfg = method_config(method, base)
             ckpt = out / "checkpoints" / f"{method}-{bits}.pt"
             model, history = fit(data, cfg, progress=progress, checkpoint=ckpt, resume=True)
+            if not is_main_process():
+                continue
             q, d = encode(model, data.query, device=cfg.device), encode(model, data.database, device=cfg.device)
             extra = {"final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
                      "quantization_error": history[-1]["quantization_error"]}
@@ -192,6 +196,8 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
                 qc = encode(model, data.query, device=cfg.device, continuous=True, beta=beta)
                 dc = encode(model, data.database, device=cfg.device, continuous=True, beta=beta)
                 record("HashNet+C", bits, qc, dc, time.perf_counter() - t0, continuous=True)
+    if not is_main_process():
+        return rows
     order = {m: i for i, m in enumerate(METHODS)}
     rows.sort(key=lambda r: (order.get(r["method"], 99), r["bits"]))
     write_json_atomic(rows, results_path)

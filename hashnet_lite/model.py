@@ -106,6 +106,10 @@ def torchvision_backbone(name: str, in_channels: int, pretrained: bool) -> tuple
     return nn.Sequential(adapter, net), width
 
 
+class PretrainedWeightsUnavailable(RuntimeError):
+    """The torchvision weights file is missing and cannot be downloaded (offline)."""
+
+
 def _ensure_weights_file(name: str, weights) -> None:
     """Fetch the pretrained file, or say exactly which file to put where when offline."""
     checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
@@ -115,7 +119,7 @@ def _ensure_weights_file(name: str, weights) -> None:
     try:
         torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True)
     except Exception as err:  # URLError, socket errors, ... when offline
-        raise RuntimeError(
+        raise PretrainedWeightsUnavailable(
             f"pretrained=True for backbone={name!r} needs the file {filename} and it could not be "
             f"downloaded ({type(err).__name__}: {err}). Download it on a machine with network access "
             f"from {weights.url} and put it at {checkpoints / filename} "

@@ -363,3 +363,228 @@ def code_embedding(xy, labels, *, class_names=None, title: str = "UMAP of the co
     ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5), title="class")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------- notebooks 01-03 (teaching)
+
+def search_cost(result: dict, title: str | None = None):
+    """Bytes per item and milliseconds per query of float vectors vs packed codes
+    (``result`` from ``search_cost.measure_search_cost``), log scale."""
+    names = [f"float32 x {result['dim']}", f"{result['bits']}-bit code"]
+    per_item = [result["bytes_float"] / result["n_database"], result["bytes_binary"] / result["n_database"]]
+    per_query = [1e3 * result["seconds_float"] / result["n_queries"],
+                 1e3 * result["seconds_binary"] / result["n_queries"]]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, values, label, what in ((axes[0], per_item, "bytes per item", f"storage: {result['storage_ratio']:,.0f}x smaller"),
+                                    (axes[1], per_query, "ms per query", f"exhaustive top-{result['k']}: {result['speedup']:,.1f}x faster")):
+        bars = ax.bar(names, values, color=["C0", "C3"])
+        ax.set_yscale("log")
+        ax.set_ylabel(label)
+        ax.set_title(what)
+        for b, v in zip(bars, values):
+            ax.text(b.get_x() + b.get_width() / 2, v, f"{v:,.0f}" if v >= 100 else f"{v:.3g}",
+                    ha="center", va="bottom", fontsize=9)
+        ax.set_ylim(min(values) / 3, max(values) * 5)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title or f"{result['n_database']:,} database items, {result['n_queries']:,} queries "
+                          f"(Hamming search: {result['backend']})")
+    fig.tight_layout()
+    return fig
+
+
+def tanh_gradient(beta: float, z=None, points=(0.25, 0.5, 1.0), xlim: float = 2.0):
+    """tanh(beta x) against sign(x), and its derivative beta (1 - tanh^2(beta x)) against the
+    straight-through estimator's and sign's; with ``z`` (values of the pre-activations), their
+    histogram and the fraction of them whose gradient has vanished (< 1% of the peak)."""
+    from .estimators import tanh_grad, vanishing_fraction
+
+    x = np.linspace(-xlim, xlim, 801)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    ax = axes[0]
+    ax.plot(x, np.where(x >= 0, 1.0, -1.0), color="k", lw=1.5, label="sign(x)")
+    ax.plot(x, np.tanh(beta * x), color="C3", lw=2, label=f"tanh({beta:g} x)")
+    ax.set_xlabel("x (pre-activation z)")
+    ax.set_ylabel("output")
+    ax.set_ylim(-1.15, 1.15)
+    ax.set_title("forward: the code")
+    ax.legend(loc="upper left", fontsize=8)
+    ax = axes[1]
+    grad = tanh_grad(x, beta)
+    ax.plot(x, grad, color="C3", lw=2, label=f"d/dx tanh({beta:g} x)")
+    ax.plot(x, (np.abs(x) <= 1).astype(float), color="C0", ls="--", label="straight-through: 1 where |x| <= 1")
+    ax.plot(x, np.zeros_like(x), color="k", ls=":", label="d/dx sign(x) = 0 (x != 0)")
+    values = tanh_grad(np.asarray(points, dtype=float), beta)
+    ax.plot(points, values, "o", color="C3", ms=5,
+            label="at " + ", ".join(f"x={p:g}: {v:.2g}" for p, v in zip(points, values)))
+    ax.set_ylim(-0.05 * max(beta, 1.0), 1.15 * max(beta, 1.0))
+    ax.set_xlabel("x (pre-activation z)")
+    ax.set_ylabel("derivative")
+    ax.set_title("backward: what the gradient sees")
+    title = f"beta = {beta:g}"
+    if z is not None:
+        zz = np.asarray(z, dtype=np.float64).ravel()
+        twin = ax.twinx()
+        twin.hist(np.clip(zz, -xlim, xlim), bins=80, range=(-xlim, xlim), color="0.6", alpha=0.35)
+        twin.set_ylabel("count of z", color="0.4")
+        title += (f": the gradient has vanished (< 1% of its peak) for "
+                  f"{100 * vanishing_fraction(zz, beta):.0f}% of the {zz.size:,} pre-activations")
+    ax.legend(loc="upper left", fontsize=8)
+    for a in axes:
+        a.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def straight_through_bias(curves: dict):
+    """The true gradient of E[(sign(z) - t)^2] against the straight-through estimator's
+    expectation, over the mean mu of z (``curves`` from ``estimators.straight_through_bias``)."""
+    mu, true, ste = curves["mu"], curves["true"], curves["straight_through"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.plot(mu, true, color="k", lw=2, label="true gradient dF/dmu")
+    ax.plot(mu, ste, color="C0", lw=2, ls="--", label="straight-through estimate (expected)")
+    ax.axhline(0, color="0.5", lw=0.8)
+    crossing = np.flatnonzero(np.diff(np.sign(ste)) != 0)
+    for i in crossing[:1]:
+        x0 = mu[i] - ste[i] * (mu[i + 1] - mu[i]) / (ste[i + 1] - ste[i])
+        ax.axvline(x0, color="C0", lw=0.8, ls=":")
+        ax.annotate(f"straight-through descent stops at mu = {x0:.2f}", (x0, 0), textcoords="offset points",
+                    xytext=(8, 12), fontsize=8, color="C0")
+    ax.set_xlabel("mu (mean of z = mu + sigma * eps)")
+    ax.set_ylabel("gradient")
+    ax.set_title(f"loss (sign(z) - {curves['target']:g})^2, sigma = {curves['sigma']:g}: "
+                 "the best code is +1, i.e. mu as large as possible")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def estimator_comparison(rows: list[dict], title: str = "training through sign vs its surrogates"):
+    """Loss curves and mAP (binary codes vs the continuous outputs) per estimator
+    (``rows`` from ``estimators.compare_estimators``)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    for i, r in enumerate(rows):
+        h = r["history"]
+        axes[0].plot([e["step"] for e in h], [e["loss"] for e in h], color=f"C{i}", marker="o", ms=3,
+                     label=r["estimator"])
+    axes[0].set_xlabel("training step")
+    axes[0].set_ylabel("training loss (weighted NLL)")
+    axes[0].set_title("loss")
+    axes[0].legend(fontsize=8)
+    names = [r["estimator"] for r in rows]
+    pos = np.arange(len(rows))
+    binary = np.array([r["map_binary"] for r in rows])
+    cont = np.array([r["map_continuous"] for r in rows], dtype=float)
+    ax = axes[1]
+    b1 = ax.bar(pos - 0.2, binary, width=0.4, color="C3", label="binary codes sign(z)")
+    b2 = ax.bar(pos + 0.2, np.nan_to_num(cont), width=0.4, color="C0", alpha=0.6, label="continuous outputs")
+    for bars, values in ((b1, binary), (b2, cont)):
+        for b, v in zip(bars, values):
+            if np.isfinite(v):
+                ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", fontsize=8)
+    ax.axhline(rows[0]["map_untrained"], color="k", ls=":", lw=1, label="untrained network (binary)")
+    ax.set_xticks(pos)
+    ax.set_xticklabels(names)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("mAP")
+    ax.set_title("retrieval mAP")
+    ax.legend(fontsize=8, loc="upper left")
+    for a in axes:
+        a.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def beta_schedules(iters: int, *, beta0: float = 1.0, gamma: float = 0.005, power: float = 0.5,
+                   step_size: int = 200, steps_per_epoch: int = 78, epoch_step: int = 20):
+    """beta over training: the authors' formula beta0 (1 + gamma t)^power, their staircase
+    (recomputed every ``step_size`` steps) and the per-epoch staircase (epoch // epoch_step + 1)^0.5."""
+    from .continuation import authors_beta, staircase_beta
+
+    if iters < 1 or steps_per_epoch < 1:
+        raise ValueError(f"iters={iters!r}, steps_per_epoch={steps_per_epoch!r}: expected integers >= 1")
+    t = np.arange(iters + 1)
+    smooth = beta0 * (1.0 + gamma * t) ** power
+    authors = np.array([authors_beta(int(s), beta0=beta0, gamma=gamma, power=power, step_size=step_size) for s in t])
+    epochs = np.array([beta0 * staircase_beta(int(s) // steps_per_epoch, epoch_step=epoch_step) for s in t])
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.plot(t, smooth, color="0.5", lw=1, label=f"beta0 (1 + gamma t)^power = {smooth[-1]:.2f} at the end")
+    ax.step(t, authors, where="post", color="C3", lw=2,
+            label=f"authors: recomputed every {step_size} steps -> {authors[-1]:.2f}")
+    ax.step(t, epochs, where="post", color="C0", lw=2, ls="--",
+            label=f"per-epoch staircase ({steps_per_epoch} steps/epoch, every {epoch_step} epochs) -> {epochs[-1]:.2f}")
+    ax.set_xlabel("training step t")
+    ax.set_ylabel("beta")
+    ax.set_title(f"continuation schedules: gamma = {gamma:g}, power = {power:g}, step size = {step_size}")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def binarization_snapshot(run, step: int, n_items: int = 10):
+    """A snapshot of a ``snapshots.SnapshotRun``: the probe items, a heat map of their codes
+    h = tanh(beta z) (one row per item, one column per bit) and the histogram of h over all
+    probe items, as training stood at ``step``."""
+    snap = run.at(step)
+    h = snap.h_probe  # (P, K)
+    classes = np.asarray(run.probe_classes)
+    rows = np.array([np.flatnonzero(classes == c)[0] for c in np.unique(classes)])[:n_items]
+    fig = plt.figure(figsize=(12, 4.4), layout="constrained")
+    grid = fig.add_gridspec(1, 3, width_ratios=[0.09, 1.0, 0.8])
+    if run.probe_images is not None:  # pictures of the items beside their rows
+        thumbs = grid[0].subgridspec(len(rows), 1, hspace=0.08)
+        for i, r in enumerate(rows):
+            ax = fig.add_subplot(thumbs[i])
+            ax.imshow(run.probe_images[r], cmap="gray_r" if run.probe_images.ndim == 3 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    ax = fig.add_subplot(grid[1])
+    im = ax.imshow(h[rows], cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"class {classes[r]}" for r in rows], fontsize=8)
+    ax.set_xlabel("bit k")
+    ax.set_title("h = tanh(beta z) of one item per class")
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    ax = fig.add_subplot(grid[2])
+    ax.hist(h.ravel(), bins=np.linspace(-1, 1, 41), color="C3")
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("h = tanh(beta z)")
+    ax.set_ylabel("count")
+    near = float((np.abs(h) > 0.9).mean())
+    ax.set_title(f"all {h.size:,} outputs of {h.shape[0]} items:\n{100 * near:.0f}% have |h| > 0.9")
+    ax.grid(alpha=0.3)
+    title = f"{run.name}: step {snap.step} of {run.config.iters}, beta = {snap.beta:.2f}"
+    if snap.quantization_error is not None:
+        title += f", database mean |h - sign(z)| = {snap.quantization_error:.3f}"
+    fig.suptitle(title)
+    return fig
+
+
+def continuation_curves(runs, title: str = "with and without continuation"):
+    """beta, the database's quantization error and mAP (binary: solid, continuous: dashed)
+    over training, one colour per ``snapshots.SnapshotRun``."""
+    runs = list(runs.values()) if isinstance(runs, dict) else list(runs)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for i, run in enumerate(runs):
+        color = METHOD_STYLE.get(run.name, {}).get("color", f"C{i}")
+        steps, beta = run.series("beta")
+        axes[0].plot(steps, beta, color=color, label=run.name)
+        _, q = run.series("quantization_error")
+        axes[1].plot(steps, q, color=color, marker="o", ms=3, label=run.name)
+        _, mb = run.series("map_binary")
+        _, mc = run.series("map_continuous")
+        axes[2].plot(steps, mb, color=color, marker="o", ms=3, label=f"{run.name}: binary sign(z)")
+        axes[2].plot(steps, mc, color=color, ls="--", label=f"{run.name}: continuous tanh(beta z)")
+    for ax, label, sub in zip(axes, ("beta", "mean |h - sign(z)| (database)", "mAP"),
+                              ("beta", "quantization error", "retrieval mAP")):
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+        ax.set_title(sub)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -24,6 +24,7 @@ import numpy as np
 from .config import TrainConfig
 from .continuation import beta_at
 from .estimators import build_estimator_model, evaluate_pre_activations, pre_activations
+from .gallery import display_images
 from .train import train
 
 
@@ -52,8 +53,8 @@ class SnapshotRun:
     config: TrainConfig
     history: list
     snapshots: tuple
-    probe_images: np.ndarray  # (P, *input_shape) float32
-    probe_classes: np.ndarray  # (P,) int class of each probe item (first label)
+    probe_classes: np.ndarray  # (P,) int class of each probe item (its first label)
+    probe_images: np.ndarray | None = None  # (P, H, W[, 3]) pictures in [0, 1]; None for feature vectors
 
     @property
     def steps(self) -> list[int]:
@@ -126,9 +127,9 @@ def train_with_snapshots(data, config: TrainConfig, *, every: int, name: str = "
             snap(step, logs["beta"])
 
     history = train(model, data.train, config, progress=progress, callback=callback)
-    images = np.stack([probe_set[i][0].numpy() for i in range(len(probe_set))])
+    images = display_images(data.query, probe) if len(data.input_shape) == 3 else None
     return SnapshotRun(name=name, config=config, history=history, snapshots=tuple(snapshots),
-                       probe_images=images, probe_classes=classes[probe])
+                       probe_classes=classes[probe], probe_images=images)
 
 
 class _Subset:
