@@ -194,12 +194,16 @@ def compare_estimators(data, config: TrainConfig, estimators=ESTIMATORS, *, topk
                        progress: bool = False) -> list[dict]:
     """Train one model per estimator on ``data`` from the same initial weights; one row each.
 
-    Rows: ``estimator``, ``map_binary`` (Hamming ranking of sign(z)), ``map_continuous``
-    (inner-product ranking of the continuous outputs; NaN for "sign"), ``quantization_error``
-    (database), ``map_untrained`` (sign(z) of the initial weights), ``weights_moved``
-    (||W_end - W_start|| / ||W_start|| of the hash layer), ``grad_norms`` (the loss gradient's
-    norm over all weights at every step) and ``max_grad_norm``, ``final_beta``, ``final_loss``,
-    the ``history``, the database pre-activations ``z_database`` and the ``config`` used.
+    Each row holds:
+
+    - ``estimator``, the ``config`` it trained with and train()'s ``history``;
+    - ``map_binary`` (Hamming ranking of sign(z)), ``map_continuous`` (inner-product ranking of
+      the continuous outputs; NaN for "sign"), ``map_untrained`` (sign(z) of the initial weights);
+    - ``quantization_error``: mean |h - sign(z)| over the database (0 for "sign");
+    - ``grad_norms`` and ``losses`` at every step, ``max_grad_norm``, ``final_loss``;
+    - ``weights_moved``: ||W_end - W_start|| / ||W_start|| of the hash layer;
+    - ``final_beta`` (NaN for "sign" and "straight_through", which have no beta) and the
+      database pre-activations ``z_database`` (N, K).
 
     With a batch-norm backbone (the CNN) even "sign" changes the codes a little: its forward
     passes update the running statistics, and weight decay shrinks the weights.
@@ -216,21 +220,23 @@ def compare_estimators(data, config: TrainConfig, estimators=ESTIMATORS, *, topk
                                              pre_activations(model, data.database, device=cfg.device),
                                              data, 1.0, topk)["map_binary"]
         w_start = model.hash_layer.weight.detach().clone()
-        grad_norms = []
+        grad_norms, losses = [], []
 
-        def record_gradient(step: int, logs: dict) -> None:  # called after the step: .grad still holds it
+        def record(step: int, logs: dict) -> None:  # called after the step: .grad still holds it
             grads = [p.grad.detach().float().pow(2).sum() for p in model.parameters() if p.grad is not None]
             grad_norms.append(float(torch.stack(grads).sum().sqrt()) if grads else 0.0)
+            losses.append(logs["loss"])
 
-        history = train(model, data.train, cfg, progress=progress, callback=record_gradient)
-        beta = history[-1]["beta"]
+        history = train(model, data.train, cfg, progress=progress, callback=record)
+        beta = history[-1]["beta"]  # the beta of the last step (unused by "sign" and "straight_through")
         z_query = pre_activations(model, data.query, device=cfg.device)
         z_database = pre_activations(model, data.database, device=cfg.device)
         moved = (model.hash_layer.weight.detach().cpu() - w_start.cpu()).norm() / w_start.norm().cpu()
         rows.append({"estimator": estimator,
                      **evaluate_pre_activations(estimator, z_query, z_database, data, beta, topk),
-                     "map_untrained": untrained, "weights_moved": float(moved), "final_beta": beta,
-                     "max_grad_norm": max(grad_norms), "grad_norms": grad_norms,
+                     "map_untrained": untrained, "weights_moved": float(moved),
+                     "final_beta": beta if estimator in ("tanh", "continuation") else float("nan"),
+                     "max_grad_norm": max(grad_norms), "grad_norms": grad_norms, "losses": losses,
                      "final_loss": history[-1]["loss"], "history": history, "z_database": z_database,
                      "config": dataclasses.asdict(cfg)})
     return rows

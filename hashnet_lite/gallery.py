@@ -18,6 +18,20 @@ from .hamming_index import HammingIndex
 from .retrieval import _to_numpy
 
 
+# Display names of the classes of the data sets with class ids (in id order).
+CLASS_NAMES = {
+    "digits": [str(d) for d in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+
+
+def class_names(spec: str) -> list[str] | None:
+    """The class names of a data spec ('fashion-mnist:/some/root' -> Fashion-MNIST's), or None."""
+    return CLASS_NAMES.get(str(spec).split(":", 1)[0].lower())
+
+
 @dataclass(frozen=True)
 class Matches:
     """The top ``k`` database items for one query, in rank order."""

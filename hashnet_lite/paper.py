@@ -117,3 +117,10 @@ def map_table(rows) -> dict:
             if r["method"] == m:
                 table.setdefault(m, {})[int(r["bits"])] = float(r["map"])
     return table
+
+
+def run_seconds(rows) -> float:
+    """Seconds the rows took to compute, as ``reproduce`` recorded them (each row's
+    ``seconds``). HashNet+C rows are left out: they are timed from the start of HashNet's
+    training, so their time is HashNet's plus the encoding."""
+    return float(sum(r.get("seconds", 0.0) for r in rows if r["method"] != "HashNet+C"))

@@ -134,7 +134,7 @@ def demo_figure(history: list[dict], scores: dict, title: str):
 
 def similarity_probability(bits: int, alpha_times_bits: float = 10.0):
     """p(s_ij = 1) = sigmoid(alpha <h_i, h_j>) against the inner product, for K = ``bits``
-    (paper Eq. 3): the adaptive alpha = ``alpha_times_bits`` / K (the authors' 10 / K) next to
+    (paper Sec. 3.2): the adaptive alpha = ``alpha_times_bits`` / K (the authors' 10 / K) next to
     alpha = 1; right, the gradient of -log p with respect to <h_i, h_j> for a similar pair
     (alpha (sigmoid - 1)) and a dissimilar one (alpha sigmoid)."""
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
@@ -240,45 +240,69 @@ def distance_histograms(codes: dict, query_labels, database_labels,
     return fig
 
 
+GALLERY_COLORS = {"query": (0.12, 0.47, 0.71), "right": (0.17, 0.63, 0.17), "wrong": (0.84, 0.15, 0.16)}
+
+
 def retrieval_gallery(query_images, result_images, relevant, distances, *, query_titles=None,
                       title: str = "retrieval by Hamming distance"):
     """Rows of [query | its top k]: ``query_images`` (n, H, W[, 3]), ``result_images``
-    (n, k, H, W[, 3]), ``relevant`` and ``distances`` (n, k). Relevant results get a green
-    frame, wrong ones a red frame and a cross; each result is titled with its distance."""
-    query_images, result_images = np.asarray(query_images), np.asarray(result_images)
+    (n, k, H, W[, 3]), ``relevant`` and ``distances`` (n, k). The query has a blue frame,
+    relevant results a green one, wrong ones a red frame and a cross; each result is
+    labelled with its Hamming distance, each row with ``query_titles``.
+
+    One mosaic image in one Axes (``GALLERY_COLORS`` frames): a hundred separate Axes took
+    ~10 s to lay out and draw on a busy 2-core machine."""
+    query_images, result_images = np.asarray(query_images, dtype=float), np.asarray(result_images, dtype=float)
     relevant, distances = np.asarray(relevant, dtype=bool), np.asarray(distances)
     n, k = relevant.shape if relevant.ndim == 2 else (0, 0)
-    if relevant.ndim != 2 or distances.shape != (n, k) or len(query_images) != n or result_images.shape[:2] != (n, k):
+    if (relevant.ndim != 2 or distances.shape != (n, k) or len(query_images) != n
+            or result_images.shape[:2] != (n, k) or result_images.shape[2:] != query_images.shape[1:]
+            or query_images.ndim not in (3, 4)):
         raise ValueError(f"shapes disagree: query_images {query_images.shape}, result_images {result_images.shape}, "
-                         f"relevant {relevant.shape}, distances {distances.shape}; expected (n, ...), (n, k, ...), "
-                         "(n, k), (n, k)")
+                         f"relevant {relevant.shape}, distances {distances.shape}; expected (n, H, W[, 3]), "
+                         "(n, k, H, W[, 3]), (n, k), (n, k)")
     if n == 0 or k == 0:
         raise ValueError("nothing to show: expected at least one query and one result")
-    fig, axes = plt.subplots(n, k + 1, figsize=(1.1 * (k + 1), 1.25 * n + 0.5), squeeze=False)
-    cmap = "gray_r" if query_images.ndim == 3 else None  # dark ink on white for grey images
+    if query_titles is not None and len(query_titles) != n:
+        raise ValueError(f"query_titles has {len(query_titles)} entries: expected one per query ({n})")
+
+    def rgb(img):  # grey images as dark ink on white, like the paper's figures
+        return np.repeat(1.0 - img[..., None], 3, axis=-1) if img.ndim == 2 else img
+
+    h, w = query_images.shape[1:3]
+    pad = max(1, round(h / 10))  # frame width
+    th, tw = h + 2 * pad, w + 2 * pad  # a framed tile
+    band, gap, split = round(0.45 * th), max(1, round(w / 8)), round(0.4 * tw)  # text band, gaps
+    canvas = np.ones((n * (th + band), (k + 1) * (tw + gap) + split, 3))
+    fig, ax = plt.subplots(figsize=(0.72 * (k + 1) + 1.6, 0.95 * n + 0.7))
+    boxes = []  # (x0, y0, relevant or None for the query)
     for i in range(n):
-        ax = axes[i, 0]
-        ax.imshow(query_images[i], cmap=cmap, vmin=0, vmax=1)
-        ax.set_title(query_titles[i] if query_titles is not None else "query", fontsize=8, color="C0")
-        for spine in ax.spines.values():
-            spine.set_edgecolor("C0")
-            spine.set_linewidth(3)
-        for j in range(k):
-            ax = axes[i, j + 1]
-            ax.imshow(result_images[i, j], cmap=cmap, vmin=0, vmax=1)
-            ok = bool(relevant[i, j])
-            color = "tab:green" if ok else "tab:red"
-            ax.set_title(f"d={int(distances[i, j])}", fontsize=8, color="k" if ok else "tab:red")
-            for spine in ax.spines.values():
-                spine.set_edgecolor(color)
-                spine.set_linewidth(3)
-            if not ok:
-                ax.plot([0, 1], [0, 1], transform=ax.transAxes, color="tab:red", linewidth=1.5)
-                ax.plot([0, 1], [1, 0], transform=ax.transAxes, color="tab:red", linewidth=1.5)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title + " (green: same class, red cross: wrong)", fontsize=10)
+        y0 = i * (th + band) + band
+        for j in range(k + 1):
+            x0 = j * (tw + gap) + (split if j else 0)
+            ok = None if j == 0 else bool(relevant[i, j - 1])
+            img = query_images[i] if j == 0 else result_images[i, j - 1]
+            colour = GALLERY_COLORS["query" if ok is None else "right" if ok else "wrong"]
+            canvas[y0:y0 + th, x0:x0 + tw] = colour
+            canvas[y0 + pad:y0 + pad + h, x0 + pad:x0 + pad + w] = rgb(np.clip(img, 0, 1))
+            boxes.append((x0, y0, ok))
+    ax.imshow(canvas, interpolation="nearest")
+    for (x0, y0, ok), (i, j) in zip(boxes, np.ndindex(n, k + 1)):
+        if ok is None:
+            ax.text(x0 + tw / 2, y0 - 0.5, "query", ha="center", va="bottom", fontsize=7, color=GALLERY_COLORS["query"])
+            continue
+        ax.text(x0 + tw / 2, y0 - 0.5, f"d={int(distances[i, j - 1])}", ha="center", va="bottom", fontsize=7,
+                color="k" if ok else GALLERY_COLORS["wrong"])
+        if not ok:  # a cross over the wrong result
+            ax.plot([x0, x0 + tw - 1], [y0, y0 + th - 1], color=GALLERY_COLORS["wrong"], linewidth=1.2)
+            ax.plot([x0, x0 + tw - 1], [y0 + th - 1, y0], color=GALLERY_COLORS["wrong"], linewidth=1.2)
+    ax.set_xticks([])
+    ax.set_yticks([i * (th + band) + band + th / 2 for i in range(n)])
+    ax.set_yticklabels(query_titles if query_titles is not None else [f"query {i}" for i in range(n)], fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title + "\n(green: same class as the query; red with a cross: wrong)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -395,7 +419,8 @@ def search_cost(result: dict, title: str | None = None):
 def tanh_gradient(beta: float, z=None, points=(0.25, 0.5, 1.0), xlim: float = 2.0):
     """tanh(beta x) against sign(x), and its derivative beta (1 - tanh^2(beta x)) against the
     straight-through estimator's and sign's; with ``z`` (values of the pre-activations), their
-    histogram and the fraction of them whose gradient has vanished (< 1% of the peak)."""
+    histogram, their quantization error at this beta and the fraction of them whose gradient
+    has vanished (< 1% of the peak)."""
     from .estimators import tanh_grad, vanishing_fraction
 
     x = np.linspace(-xlim, xlim, 801)
@@ -426,8 +451,9 @@ def tanh_gradient(beta: float, z=None, points=(0.25, 0.5, 1.0), xlim: float = 2.
         twin = ax.twinx()
         twin.hist(np.clip(zz, -xlim, xlim), bins=80, range=(-xlim, xlim), color="0.6", alpha=0.35)
         twin.set_ylabel("count of z", color="0.4")
-        title += (f": the gradient has vanished (< 1% of its peak) for "
-                  f"{100 * vanishing_fraction(zz, beta):.0f}% of the {zz.size:,} pre-activations")
+        gap = np.abs(np.tanh(beta * zz) - np.where(zz >= 0, 1.0, -1.0)).mean()
+        title += (f"\n{zz.size:,} values z: mean |tanh(beta z) - sign(z)| = {gap:.2f}; the gradient has vanished "
+                  f"(< 1% of its peak) for {100 * vanishing_fraction(zz, beta):.0f}% of them")
     ax.legend(loc="upper left", fontsize=8)
     for a in axes:
         a.grid(alpha=0.3)
@@ -465,11 +491,12 @@ def estimator_comparison(rows: list[dict], title: str = "training through sign v
     (``rows`` from ``estimators.compare_estimators``)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     for i, r in enumerate(rows):
-        h = r["history"]
-        axes[0].plot([e["step"] for e in h], [e["loss"] for e in h], color=f"C{i}", marker="o", ms=3,
-                     label=r["estimator"])
+        losses = np.asarray(r["losses"], dtype=float)
+        window = max(1, len(losses) // 30)  # a moving average: one step's loss is one batch's
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        axes[0].plot(np.arange(window, len(losses) + 1), smooth, color=f"C{i}", label=r["estimator"])
     axes[0].set_xlabel("training step")
-    axes[0].set_ylabel("training loss (weighted NLL)")
+    axes[0].set_ylabel("training loss (weighted NLL, moving average)")
     axes[0].set_title("loss")
     axes[0].legend(fontsize=8)
     names = [r["estimator"] for r in rows]
@@ -532,23 +559,21 @@ def binarization_snapshot(run, step: int, n_items: int = 10):
     h = snap.h_probe  # (P, K)
     classes = np.asarray(run.probe_classes)
     rows = np.array([np.flatnonzero(classes == c)[0] for c in np.unique(classes)])[:n_items]
-    fig = plt.figure(figsize=(12, 4.4), layout="constrained")
-    grid = fig.add_gridspec(1, 3, width_ratios=[0.09, 1.0, 0.8])
-    if run.probe_images is not None:  # pictures of the items beside their rows
-        thumbs = grid[0].subgridspec(len(rows), 1, hspace=0.08)
-        for i, r in enumerate(rows):
-            ax = fig.add_subplot(thumbs[i])
-            ax.imshow(run.probe_images[r], cmap="gray_r" if run.probe_images.ndim == 3 else None, vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    ax = fig.add_subplot(grid[1])
+    fig, (ax, ax_hist) = plt.subplots(1, 2, figsize=(12, 4.4), width_ratios=[1.0, 0.8], layout="constrained")
     im = ax.imshow(h[rows], cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"class {classes[r]}" for r in rows], fontsize=8)
+    if run.probe_images is not None:  # each item's picture left of its row, the labels further left
+        ax.tick_params(axis="y", pad=42, length=0)
+        cmap = "gray_r" if run.probe_images.ndim == 3 else None
+        for i, r in enumerate(rows):
+            thumb = ax.inset_axes([-0.09, 1 - (i + 0.95) / len(rows), 0.08, 0.9 / len(rows)])
+            thumb.imshow(run.probe_images[r], cmap=cmap, vmin=0, vmax=1)
+            thumb.set_axis_off()
     ax.set_xlabel("bit k")
     ax.set_title("h = tanh(beta z) of one item per class")
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    ax = fig.add_subplot(grid[2])
+    ax = ax_hist
     ax.hist(h.ravel(), bins=np.linspace(-1, 1, 41), color="C3")
     ax.set_xlim(-1.05, 1.05)
     ax.set_xlabel("h = tanh(beta z)")
@@ -571,7 +596,7 @@ def continuation_curves(runs, title: str = "with and without continuation"):
     for i, run in enumerate(runs):
         color = METHOD_STYLE.get(run.name, {}).get("color", f"C{i}")
         steps, beta = run.series("beta")
-        axes[0].plot(steps, beta, color=color, label=run.name)
+        axes[0].plot(steps, beta, color=color, drawstyle="steps-pre", label=run.name)  # each beta over the steps before its snapshot
         _, q = run.series("quantization_error")
         axes[1].plot(steps, q, color=color, marker="o", ms=3, label=run.name)
         _, mb = run.series("map_binary")

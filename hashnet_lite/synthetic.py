@@ -18,7 +18,7 @@ from .data import RetrievalData, split_arrays
 
 
 def gaussian_clusters(num_classes: int, *, per_class: int = 60, n_query: int = 10, n_train: int = 30,
-                      dim: int = 32, spread: float = 0.6, seed: int = 0) -> RetrievalData:
+                      dim: int = 32, spread: float = 1.0, seed: int = 0) -> RetrievalData:
     """A ``RetrievalData`` of ``num_classes`` Gaussian clusters of feature vectors (``dim``,).
 
     ``per_class`` items per class, of which ``n_query`` are queries and ``n_train`` train

@@ -122,20 +122,38 @@ def test_query_gallery_marks_the_wrong_results():
     rng = np.random.default_rng(0)
     q, d = _codes(rng, len(data.y_query), 6), _codes(rng, len(data.y_database), 6)
     fig = plots.query_gallery(data, q, d, [0, 3], k=5)
-    axes = np.array(fig.axes).reshape(2, 6)
+    ax = fig.axes[0]
+    canvas = ax.images[0].get_array()
+    texts = ax.texts  # per row: "query", then "d=..." above each result, in rank order
+    assert len(texts) == 2 * 6
+    wrong = 0
     for row, query in enumerate([0, 3]):
         m = gallery.top_matches(q, d, data.y_query, data.y_database, query, 5)
-        for j in range(5):
-            ax = axes[row, j + 1]
-            assert ax.get_title() == f"d={m.distances[j]}"
-            crosses = len(ax.lines)  # a wrong result is crossed out (two lines), a right one not
-            assert crosses == (0 if m.relevant[j] else 2)
-            colour = ax.spines["top"].get_edgecolor()
-            assert colour == matplotlib.colors.to_rgba("tab:green" if m.relevant[j] else "tab:red")
-        assert f"P@5={m.precision:.2f}" in axes[row, 0].get_title()
+        row_texts = texts[6 * row:6 * row + 6]
+        assert [t.get_text() for t in row_texts] == ["query"] + [f"d={x}" for x in m.distances]
+        for j, text in enumerate(row_texts):
+            x, y = text.get_position()  # centred above the tile: its top frame row is y + 0.5
+            kind = "query" if j == 0 else ("right" if m.relevant[j - 1] else "wrong")
+            np.testing.assert_allclose(canvas[int(y + 0.5), int(x)], plots.GALLERY_COLORS[kind])
+        wrong += int((~m.relevant).sum())
+        label = ax.get_yticklabels()[row].get_text()
+        assert label.startswith(f"#{query}: class ") and label.endswith(f"P@5={m.precision:.2f}")
+    assert len(ax.lines) == 2 * wrong  # a cross (two lines) over each wrong result
     single = plots.query_gallery(data, q, d, 1, k=3, class_names=["a", "b", "c"])
     name = "abc"[gallery.class_ids(data.y_query)[1]]
-    assert len(single.axes) == 4 and single.axes[0].get_title().startswith(f"#1: {name}\n")
+    assert single.axes[0].get_yticklabels()[0].get_text().startswith(f"#1: {name}\n")
+
+
+def test_retrieval_gallery_draws_grey_images_as_ink_on_white():
+    img = np.zeros((1, 10, 10))
+    img[0, 2, 3] = 1.0  # one bright pixel: the darkest ink
+    fig = plots.retrieval_gallery(img, np.zeros((1, 1, 10, 10)), np.ones((1, 1), bool), np.zeros((1, 1), int))
+    canvas = fig.axes[0].images[0].get_array()
+    ink = np.argwhere(canvas[..., 0] == 0.0)
+    assert len(ink) == 1  # only that pixel is black; background and empty image are white
+    frame = plots.GALLERY_COLORS["query"]
+    y, x = ink[0]
+    np.testing.assert_allclose(canvas[y - 2 - 1, x - 3 - 1], frame)  # the pixel diagonally outside the image
 
 
 def test_retrieval_gallery_checks_shapes():
@@ -181,3 +199,9 @@ def test_query_explorer_builds_sliders():
     assert sliders[0].max == len(data.y_query) - 1
     with pytest.raises(ValueError, match="query=99"):
         widgets_retrieval.query_explorer(data, q, d, query=99)
+
+
+def test_class_names_by_spec():
+    assert gallery.class_names("fashion-mnist:/data/fm")[9] == "Ankle boot"
+    assert gallery.class_names("digits") == list("0123456789")
+    assert gallery.class_names("npz:x.npz") is None

@@ -7,12 +7,14 @@ port, no token, temporary workspace, config and runtime dirs, ``CI=1`` so the no
 smoke mode), opens each notebook in headless Chromium driven by Playwright, runs all cells
 from the Run menu, drags the slider and checks that
 
-* the slider's value changed,
+* the slider's value changed (and its readout shows it),
 * the image in the slider's cell changed (its ``src`` data URL differs) and then settled,
 * no error / traceback output appeared anywhere in the notebook.
 
-A canary notebook, written here, checks the checker: a slider whose figure never changes and
-one whose callback raises must both be reported.
+A canary notebook, written here, checks the checker: a slider that redraws passes, and a
+slider whose figure never changes, one whose callback raises and a missing one are reported.
+JupyterLab is loaded once per module; each notebook is opened in it (File > Open from Path),
+run, checked, closed, and its kernel shut down.
 
 Screenshots (the notebook with the slider moved) go to pytest's temporary directory, and also
 to ``$HASHNET_LITE_SCREENSHOT_DIR`` when it is set (``docs/figures`` refreshes the README's).
@@ -164,6 +166,10 @@ class LabServer:
             _api(self.base, f"/api/kernels/{kernel['id']}", method="DELETE")
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> LabServer:
     _chromium_or_skip()
@@ -200,6 +206,11 @@ def lab(tmp_path_factory) -> LabServer:
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)  # its own process group: killpg stops it
     server = LabServer(f"http://127.0.0.1:{port}", workspace, proc, log)
+    # a CI time limit's SIGTERM would end pytest without running this fixture's teardown: turn
+    # it into KeyboardInterrupt, which pytest unwinds through the finally below
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
@@ -215,6 +226,8 @@ def lab(tmp_path_factory) -> LabServer:
                 time.sleep(0.5)
         yield server
     finally:
+        if previous == signal.SIG_DFL:  # a second SIGTERM must not cut the clean-up short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # Kernels run in sessions of their own (jupyter_client starts them with
         # start_new_session), so killing the server's group would orphan them: note every
         # descendant first, ask the server to shut the kernels down, stop the server's group,
@@ -230,6 +243,8 @@ def lab(tmp_path_factory) -> LabServer:
         leaders = [p for p in kernels if _alive(p) and _pgid(p) == p]
         _stop(leaders, group=True, grace_s=5)
         _stop([p for p in kernels if _alive(p)], group=False, grace_s=5)
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="module")
@@ -278,21 +293,21 @@ def _kernel_idle(page) -> bool:
     return bool(re.search(r"\|\s*Idle\s*$", text))
 
 
-def open_and_run_all(page, lab: LabServer, name: str) -> None:
-    """Open ``name`` in JupyterLab (a workspace of its own, so no other notebook's tabs are
-    restored), wait for its kernel, Run > Run All Cells, wait until every code cell ran."""
-    workspace = re.sub(r"\W", "-", Path(name).stem)
-    page.goto(f"{lab.base}/lab/workspaces/{workspace}/tree/{name}")
-    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=PAGE_LOAD_S * 1000)
+def _menu(page, menu: str, command: str) -> None:
+    """Click menu bar entry ``menu``, then its item that runs ``command``."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{menu}$")).click()
+    page.locator(f'li.lm-Menu-item[data-command="{command}"]').click()
+
+
+def _wait_kernel_idle(page, timeout_s: float) -> None:
     page.wait_for_function(
         "sel => /\\|\\s*Idle\\s*$/.test(document.querySelector(sel)?.textContent || '')",
-        arg=KERNEL_STATUS, timeout=PAGE_LOAD_S * 1000)
-    # more width for the notebook (and the screenshot): fold the file browser away by clicking
-    # its (current) tab in the left side bar
-    page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
-    page.locator("#jp-left-stack").wait_for(state="hidden", timeout=10_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
+        arg=KERNEL_STATUS, timeout=timeout_s * 1000)
+
+
+def run_all_cells(page, name: str) -> None:
+    """Run > Run All Cells; wait until every code cell ran."""
+    _menu(page, "Run", "runmenu:run-all")
     # Done when every code cell has an execution count; stop early on an error (Run All stops
     # there and leaves the cells below it unnumbered).
     state = page.wait_for_function(
@@ -327,18 +342,30 @@ def _wait_settled(page, cell, before: list[str], patience_s: float) -> list[str]
     return last or []
 
 
-def _drag(page, slider) -> None:
-    """Drag the handle across a third of the track, the way a learner does it with a mouse
-    (with continuous_update=False the value is committed on release)."""
+def _still_box(locator, timeout_s: float = 10.0) -> dict:
+    """The element's bounding box once it has stopped moving (cells above it that render late,
+    images that load, a side bar that folds all shift the notebook's layout)."""
+    last, deadline = None, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        box = locator.bounding_box()
+        if box is not None and box == last:
+            return box
+        last = box
+        time.sleep(0.25)
+    assert last is not None, "slider is not visible"
+    return last
+
+
+def _drag(page, slider, to: float) -> None:
+    """Drag the handle to fraction ``to`` of the track, the way a learner does it with a mouse
+    (with continuous_update=False the value is committed once, on release)."""
+    slider.scroll_into_view_if_needed()
+    handle = _still_box(slider.locator(".noUi-handle"))
     track = slider.locator(".noUi-base").bounding_box()
-    handle = slider.locator(".noUi-handle").bounding_box()
-    assert track and handle, "slider is not visible"
     hx, hy = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
-    frac = (hx - track["x"]) / track["width"]
-    target = track["x"] + track["width"] * (frac + 1 / 3 if frac < 0.5 else frac - 1 / 3)
     page.mouse.move(hx, hy)
     page.mouse.down()
-    page.mouse.move(target, hy, steps=8)
+    page.mouse.move(track["x"] + track["width"] * to, hy, steps=8)
     page.mouse.up()
 
 
@@ -355,15 +382,21 @@ def move_slider_and_check(page, name: str, label: str, shots: list[Path],
         f"(slider labels on the page: {labels})")
     slider = sliders.first
     cell = page.locator(".jp-Notebook .jp-Cell").filter(has=slider)
-    slider.scroll_into_view_if_needed()
     imgs = cell.locator(".jp-OutputArea-output img")
     assert imgs.count() >= 1, f"{name}: the {label!r} slider's cell shows no image before moving"
     before = imgs.evaluate_all("els => els.map(e => e.src)")
     handle = slider.locator(".noUi-handle")
     value_before = handle.get_attribute("aria-valuenow")
 
-    _drag(page, slider)
-    value_after = handle.get_attribute("aria-valuenow")
+    # from the lower half to 70% of the track, from the upper half to 30%; once more, to the far
+    # end, if that did not move it (a layout shift under the mouse, a slider with few steps)
+    lo, hi = (float(handle.get_attribute(f"aria-value{m}")) for m in ("min", "max"))
+    left = float(value_before) < (lo + hi) / 2
+    for to in ((0.7, 1.0) if left else (0.3, 0.0)):
+        _drag(page, slider, to)
+        value_after = handle.get_attribute("aria-valuenow")
+        if value_after != value_before:
+            break
     assert value_after != value_before, (
         f"{name}: dragging the {label!r} slider did not move it (value stays {value_before})")
 
@@ -380,47 +413,109 @@ def move_slider_and_check(page, name: str, label: str, shots: list[Path],
     assert after, f"{name}: the {label!r} slider's cell shows no image after the move"
     assert after != before, (f"{name}: the figure did not change within {patience_s:.0f} s after "
                              f"moving {label!r} {value_before} -> {value_after}")
+    # the slider's readout shows the committed value (in the slider's own format)
     readout = slider.locator(".widget-readout").inner_text().strip()
+    decimals = len(readout.partition(".")[2])
+    assert float(readout.replace(",", "")) == pytest.approx(float(value_after), abs=0.51 * 10 ** -decimals), (
+        f"{name}: the {label!r} slider reads {readout!r} after moving to {value_after}")
     return {"before": value_before, "after": value_after, "readout": readout}
 
 
-@contextlib.contextmanager
-def _notebook_page(browser, lab: LabServer, name: str, failure_dir: Path):
-    """A fresh browser tab; on failure a screenshot (``FAILED_<notebook>.png`` in failure_dir)
-    and the server log's tail; afterwards the tab is closed and the kernels shut down, which
-    frees the CPU for the next notebook."""
-    page = browser.new_page(viewport={"width": 1280, "height": 960})
-    page.set_default_timeout(30_000)
-    page_errors: list[str] = []
-    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-    try:
-        yield page, page_errors
-    except BaseException:
-        failed = failure_dir / f"FAILED_{Path(name).stem}.png"
+class JupyterLabTab:
+    """One browser tab with JupyterLab loaded once (loading it costs ~10 s on a busy 2-core
+    machine); each notebook is opened in it with File > Open from Path and closed afterwards."""
+
+    def __init__(self, browser, lab: LabServer):
+        self.browser, self.lab = browser, lab
+        self.page = None
+        self.page_errors: list[str] = []
+        self.loads = 0
+
+    def _open(self, name: str):
+        if self.page is None:
+            self.page = self.browser.new_page(viewport={"width": 1280, "height": 960})
+            self.page.set_default_timeout(30_000)
+            self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+            # a fresh workspace name per load: a saved layout would reopen old tabs
+            self.loads += 1
+            self.page.goto(f"{self.lab.base}/lab/workspaces/test{self.loads}/tree/{name}")
+            self.page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=PAGE_LOAD_S * 1000)
+        else:
+            _menu(self.page, "File", "filebrowser:open-path")
+            self.page.locator(".jp-Dialog input").fill(name)
+            self.page.keyboard.press("Enter")
+            self.page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=PAGE_LOAD_S * 1000)
+            # closing the last notebook opened a Launcher: close it
+            launcher = self.page.locator(".jp-mod-left, #jp-main-dock-panel").locator(
+                ".lm-TabBar-tab", has_text=re.compile(r"^\s*Launcher\s*$"))
+            if launcher.count():
+                launcher.first.locator(".lm-TabBar-tabCloseIcon").click()
+        _wait_kernel_idle(self.page, PAGE_LOAD_S)  # its kernel has started
+        # more width for the notebook (and the screenshot): fold the file browser away by
+        # clicking its (current) tab in the left side bar (Open from Path unfolds it)
+        if self.page.locator("#jp-left-stack").is_visible():
+            self.page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
+            self.page.locator("#jp-left-stack").wait_for(state="hidden", timeout=10_000)
+        return self.page
+
+    def _close_notebook(self) -> None:
+        _menu(self.page, "File", "application:close")
+        discard = self.page.locator(".jp-Dialog button", has_text="Discard")  # "Save changes?"
+        discard.or_(self.page.locator(".jp-NotebookPanel")).first.wait_for(state="attached")
+        if discard.count():
+            discard.click()
+        self.page.locator(".jp-NotebookPanel").wait_for(state="detached", timeout=10_000)
+
+    @contextlib.contextmanager
+    def notebook(self, name: str, failure_dir: Path):
+        """Open ``name``; yield the page. On failure: a screenshot (``FAILED_<notebook>.png`` in
+        failure_dir), the server log's tail, and the tab is thrown away (the next notebook gets a
+        fresh one). Afterwards the notebook is closed and the kernels shut down, which frees the
+        CPU for the next notebook."""
+        self.page_errors.clear()
         try:
-            page.screenshot(path=str(failed))
-        except Exception as exc:  # the report should be about the first failure
-            failed = f"(none: {exc})"
-        print(f"screenshot of the failure: {failed}\nserver log tail:\n{lab.log_tail()}")
-        raise
-    finally:
-        page.close()
-        lab.shutdown_kernels()
+            yield self._open(name)
+            self._close_notebook()
+        except BaseException:
+            failed = failure_dir / f"FAILED_{Path(name).stem}.png"
+            try:
+                self.page.screenshot(path=str(failed))
+            except Exception as exc:  # the report should be about the first failure
+                failed = f"(none: {exc})"
+            print(f"screenshot of the failure: {failed}\nserver log tail:\n{self.lab.log_tail()}")
+            if self.page is not None:
+                self.page.close()
+            self.page = None
+            raise
+        finally:
+            self.lab.shutdown_kernels()
+
+
+@pytest.fixture(scope="module")
+def jupyterlab_tab(browser, lab) -> JupyterLabTab:
+    tab = JupyterLabTab(browser, lab)
+    yield tab
+    if tab.page is not None:
+        tab.page.close()
 
 
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "label"), WALKTHROUGHS)
-def test_slider_redraws_figure_in_jupyterlab(browser, lab, screenshot_dirs, name, label):
+def test_slider_redraws_figure_in_jupyterlab(jupyterlab_tab, screenshot_dirs, name, label):
     if not (NOTEBOOKS / name).exists():
         pytest.fail(f"notebooks/{name} is missing")
-    with _notebook_page(browser, lab, name, screenshot_dirs[0]) as (page, page_errors):
-        open_and_run_all(page, lab, name)
+    t0 = time.monotonic()
+    with jupyterlab_tab.notebook(name, screenshot_dirs[0]) as page:
+        run_all_cells(page, name)
+        t1 = time.monotonic()
         shot = f"browser_{name[:2]}_slider.png"  # e.g. browser_03_slider.png
         moved = move_slider_and_check(page, name, label, [d / shot for d in screenshot_dirs])
-        assert moved["readout"], f"{name}: the {label!r} slider shows no value"
-        widget_errors = [e for e in page_errors if "widget" in e.lower()]
+        widget_errors = [e for e in jupyterlab_tab.page_errors if "widget" in e.lower()]
         assert not widget_errors, f"{name}: the widget front end raised:\n" + "\n".join(widget_errors)
+        print(f"{name}: open + Run All Cells {t1 - t0:.1f} s; {label} {moved['before']} -> "
+              f"{moved['after']} and redraw {time.monotonic() - t1:.1f} s; screenshots in "
+              + ", ".join(str(d) for d in screenshot_dirs))
 
 
 CANARY = "canary_sliders.ipynb"
@@ -447,13 +542,13 @@ def _write_canary(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
-def test_checker_reports_unchanged_figure_and_error_output(browser, lab, tmp_path):
+def test_checker_reports_unchanged_figure_and_error_output(jupyterlab_tab, lab, tmp_path):
     """The checks above pass on a slider that redraws, and could fail: a figure that does not
     react, a callback that raises and a missing slider are all caught (so a wrong CSS selector
     cannot make the walkthrough test pass vacuously)."""
     _write_canary(lab.workspace / CANARY)
-    with _notebook_page(browser, lab, CANARY, tmp_path) as (page, _):
-        open_and_run_all(page, lab, CANARY)
+    with jupyterlab_tab.notebook(CANARY, tmp_path) as page:
+        run_all_cells(page, CANARY)
         moved = move_slider_and_check(page, CANARY, "live", [tmp_path / "live.png"])
         assert moved["after"] != moved["before"]
         with pytest.raises(AssertionError, match="figure did not change"):

@@ -63,3 +63,9 @@ def test_load_results_rejects_foreign_files(tmp_path, rows, match):
     (tmp_path / "results.json").write_text(json.dumps(rows))
     with pytest.raises(ValueError, match=match):
         paper.load_results(tmp_path)
+
+
+def test_run_seconds_leaves_out_the_overlapping_hashnet_c_rows():
+    rows = [dict(method="HashNet", bits=8, map=0.5, seconds=10.0), dict(method="HashNet+C", bits=8, map=0.6, seconds=11.0),
+            dict(method="LSH", bits=8, map=0.2, seconds=0.5)]
+    assert paper.run_seconds(rows) == 10.5

@@ -273,9 +273,11 @@ def test_compare_estimators_sign_trains_nothing_and_continuation_learns(clusters
     assert by["sign"]["map_binary"] == by["sign"]["map_untrained"]
     assert math.isnan(by["sign"]["map_continuous"]) and by["sign"]["quantization_error"] == 0.0
     assert by["continuation"]["map_binary"] > by["continuation"]["map_untrained"] + 0.1
-    assert by["tanh"]["final_beta"] == 1.0
+    assert by["tanh"]["final_beta"] == 1.0 and math.isnan(by["straight_through"]["final_beta"])
     assert by["continuation"]["final_beta"] == beta_at(config.iters - 1, config)
     assert len(by["tanh"]["grad_norms"]) == config.iters and by["tanh"]["max_grad_norm"] > 0
+    assert len(by["tanh"]["losses"]) == config.iters
+    assert np.mean(by["tanh"]["losses"][-10:]) == pytest.approx(by["tanh"]["history"][-1]["loss"])
     with pytest.raises(ValueError, match="estimators"):
         estimators.compare_estimators(clusters, config, ("sign", "nope"))
 
@@ -368,6 +370,7 @@ def test_straight_through_bias_figure_marks_where_the_estimator_stops():
 def test_estimator_comparison_figure(clusters):
     rows = estimators.compare_estimators(clusters, small_config(iters=10), ("sign", "continuation"))
     fig = plots.estimator_comparison(rows)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), rows[0]["losses"])  # 10 steps: no smoothing
     bars = fig.axes[1].patches
     assert [round(b.get_height(), 6) for b in bars[:2]] == [round(r["map_binary"], 6) for r in rows]
     assert bars[2].get_height() == 0.0  # "sign" has no continuous output

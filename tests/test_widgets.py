@@ -76,7 +76,10 @@ def test_tanh_gradient_draws_the_formulas(beta):
     np.testing.assert_allclose(forward.lines[1].get_ydata(), np.tanh(beta * x))
     np.testing.assert_allclose(backward.lines[0].get_ydata(), tanh_grad(x, beta))
     expected = 100 * np.mean(beta * (1 - np.tanh(beta * z) ** 2) < 0.01 * beta)
-    assert f"for {expected:.0f}% of the 1,000" in fig._suptitle.get_text()
+    gap = np.abs(np.tanh(beta * z) - np.sign(z)).mean()
+    assert "1,000 values z" in fig._suptitle.get_text()
+    assert f"for {expected:.0f}% of them" in fig._suptitle.get_text()
+    assert f"mean |tanh(beta z) - sign(z)| = {gap:.2f}" in fig._suptitle.get_text()
 
 
 def test_beta_slider_contract_and_redraw(shown):
@@ -122,7 +125,9 @@ def test_binarization_snapshot_draws_the_snapshot_at_the_step():
     assert snap.step == 20
     np.testing.assert_allclose(heat.get_array(), np.tanh(snap.beta * snap.z_probe), rtol=1e-6)
     assert "step 20 of 40" in fig._suptitle.get_text()
-    assert sum(len(ax.images) for ax in fig.axes) == 4 + 1  # four thumbnails and the heat map
+    thumbnails = [child for ax in fig.axes for child in ax.child_axes if child.images]
+    assert len(thumbnails) == 4  # one picture per row, beside it
+    np.testing.assert_array_equal(thumbnails[2].images[0].get_array(), run.probe_images[2])
 
 
 def test_binarization_snapshot_without_pictures():
@@ -130,7 +135,7 @@ def test_binarization_snapshot_without_pictures():
     run = SnapshotRun(name=run.name, config=run.config, history=[], snapshots=run.snapshots,
                       probe_classes=run.probe_classes, probe_images=None)
     fig = plots.binarization_snapshot(run, 0)
-    assert sum(len(ax.images) for ax in fig.axes) == 1
+    assert sum(len(ax.images) + len(ax.child_axes) for ax in fig.axes) == 1  # the heat map alone
 
 
 def test_step_slider_contract_and_redraw(shown):
