@@ -26,17 +26,19 @@ PRESETS: dict[str, dict] = {
     "digits": dict(backbone="cnn", iters=600, batch_size=64, lr=0.003, lr_step=2000,
                    gamma=0.02, step_size=50, topk=None),
     # 5,000 training images of 28x28: the small CNN, a few minutes on 2 cores.
-    "fashion-mnist": dict(backbone="cnn", iters=1500, batch_size=64, lr=0.003, lr_step=1000,
-                          gamma=0.01, step_size=100, topk=None),
+    # 5,000 training images of 28x28: the small CNN, 2,000 steps (measured: mAP@all 0.769 at
+    # 32 bits; lr 0.01 / 1,000 steps gave 0.751, lr 0.003 / 1,000 steps 0.688).
+    "fashion-mnist": dict(backbone="cnn", iters=2000, batch_size=64, lr=0.03, lr_step=1000,
+                          gamma=0.02, step_size=50, topk=None),
     "cifar10": dict(_PAPER, class_num=1.0, topk=None),
     "imagenet100": dict(_PAPER, class_num=100.0, topk=1000),
     "nuswide": dict(_PAPER, class_num=5.0, topk=5000),
     "coco": dict(_PAPER, class_num=1.0, topk=5000),
     # Data brought as arrays (npz:) or list files (list:): feature vectors -> MLP, images -> CNN.
     "features": dict(backbone="mlp", iters=1500, batch_size=64, lr=0.01, lr_step=1000,
-                     gamma=0.01, step_size=100, topk=None),
-    "images": dict(backbone="cnn", iters=1500, batch_size=64, lr=0.003, lr_step=1000,
-                   gamma=0.01, step_size=100, topk=None),
+                     gamma=0.02, step_size=50, topk=None),
+    "images": dict(backbone="cnn", iters=1500, batch_size=64, lr=0.01, lr_step=1000,
+                   gamma=0.02, step_size=50, topk=None),
 }
 
 
