@@ -10,3 +10,11 @@ the baselines on one split), ``plots`` and ``widgets`` (the only ones importing
 matplotlib / ipywidgets), ``cli`` (``python -m hashnet_lite``).
 """
 __version__ = "0.1.0"
+
+import os as _os
+
+# OpenMP threads that busy-wait (the default) starve each other on small machines: torch's
+# and numba's (retrieval kernels) pools spinning alternately made a 40-step digits run
+# 5-20x slower on 2 busy cores (0.8 s with PASSIVE vs 7.6-17.8 s). Only a default: a value
+# the user set wins, and it only takes effect when torch is imported after this package.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -109,14 +109,27 @@ def load_results(folder) -> dict | None:
             "figures": sorted(folder.glob("*.png"))}
 
 
-def map_table(rows) -> dict:
-    """{method: {bits: map}} from result rows, methods in the paper's order."""
+def map_table(rows, key: str = "map") -> dict:
+    """{method: {bits: value of ``key``}} from result rows, methods in the paper's order
+    (rows without ``key``, e.g. HashNet+C's for precision within radius 2, are left out)."""
     table: dict = {}
     for m in METHODS:
         for r in rows:
-            if r["method"] == m:
-                table.setdefault(m, {})[int(r["bits"])] = float(r["map"])
+            if r["method"] == m and key in r:
+                table.setdefault(m, {})[int(r["bits"])] = float(r[key])
     return table
+
+
+def table_markdown(rows, key: str = "map", label: str = "mAP") -> str:
+    """A methods x bits Markdown table of ``key`` from result rows ("-" where a row is missing)."""
+    table = map_table(rows, key)
+    bits = sorted({b for values in table.values() for b in values})
+    if not bits:
+        raise ValueError(f"no row has {key!r}: expected rows written by experiments.reproduce")
+    lines = [f"| {label} | " + " | ".join(f"{b} bits" for b in bits) + " |", "| --- |" + " --- |" * len(bits)]
+    for m, values in table.items():
+        lines.append(f"| {m} | " + " | ".join(f"{values[b]:.4f}" if b in values else "-" for b in bits) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def run_seconds(rows) -> float:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +10,8 @@ if not os.environ.get("MPLBACKEND") and "ipykernel" not in __import__("sys").mod
     matplotlib.use("Agg")  # headless outside notebooks
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from .atomic import atomic_write  # noqa: E402
 
 METHOD_STYLE = {
     "HashNet": dict(color="C3", marker="o"),
@@ -24,12 +25,7 @@ METHOD_STYLE = {
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     """Save atomically as PNG and close the figure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    os.replace(tmp, path)
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"), suffix=".png")
     plt.close(fig)
     return path
 
@@ -399,8 +395,9 @@ def search_cost(result: dict, title: str | None = None):
     per_query = [1e3 * result["seconds_float"] / result["n_queries"],
                  1e3 * result["seconds_binary"] / result["n_queries"]]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, values, label, what in ((axes[0], per_item, "bytes per item", f"storage: {result['storage_ratio']:,.0f}x smaller"),
-                                    (axes[1], per_query, "ms per query", f"exhaustive top-{result['k']}: {result['speedup']:,.1f}x faster")):
+    panels = ((axes[0], per_item, "bytes per item", f"storage: {result['storage_ratio']:,.0f}x smaller"),
+              (axes[1], per_query, "ms per query", f"exhaustive top-{result['k']}: {result['speedup']:,.1f}x faster"))
+    for ax, values, label, what in panels:
         bars = ax.bar(names, values, color=["C0", "C3"])
         ax.set_yscale("log")
         ax.set_ylabel(label)
@@ -596,7 +593,8 @@ def continuation_curves(runs, title: str = "with and without continuation"):
     for i, run in enumerate(runs):
         color = METHOD_STYLE.get(run.name, {}).get("color", f"C{i}")
         steps, beta = run.series("beta")
-        axes[0].plot(steps, beta, color=color, drawstyle="steps-pre", label=run.name)  # each beta over the steps before its snapshot
+        # each snapshot's beta drawn over the steps that led to it
+        axes[0].plot(steps, beta, color=color, drawstyle="steps-pre", label=run.name)
         _, q = run.series("quantization_error")
         axes[1].plot(steps, q, color=color, marker="o", ms=3, label=run.name)
         _, mb = run.series("map_binary")

@@ -13,9 +13,7 @@ as it was.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -26,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed
+from .atomic import atomic_write
 from .config import TrainConfig
 from .continuation import beta_at
 from .loss import pairwise_likelihood_loss
@@ -244,21 +243,15 @@ def save_checkpoint(path: str | Path, model: HashNet, config: TrainConfig, *, op
     atomic_torch_save(state, path)
 
 
-def atomic_torch_save(obj, path: str | Path) -> None:
+def atomic_torch_save(obj, path: str | Path) -> Path:
     """torch.save to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def write(tmp):
+        with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            os.fsync(f.fileno())  # on disk before the rename makes it the checkpoint
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint_state(path: str | Path) -> dict:

@@ -164,7 +164,8 @@ def test_convention_table_rows():
     values = {r["convention"]: r["map"] for r in rows}
     assert len(rows) == 5 and all(r["topk"] == 3 for r in rows)
     assert values["ties by index, empty queries left out"] >= values["ties by index, empty queries count 0"]
-    assert values["relevant items last in ties"] <= values["tie-aware expectation"] <= values["relevant items first in ties"]
+    assert (values["relevant items last in ties"] <= values["tie-aware expectation"]
+            <= values["relevant items first in ties"])
 
 
 # ------------------------------------------------------------------------------ estimators
