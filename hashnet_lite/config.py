@@ -22,6 +22,7 @@ class TrainConfig:
     backbone: str = "auto"  # 'auto': mlp for feature vectors, cnn for images
     pretrained: bool = False  # torchvision ImageNet weights for alexnet/resnet*/vgg16
     hidden: int = 512  # width of the mlp/cnn backbones' feature layer
+    width: int = 16  # the cnn backbone's first conv channels (then 2x, 4x)
     dropout: float = 0.2  # dropout of the mlp/cnn backbones (0 makes DDP match one process)
 
     # Optimisation: SGD, momentum 0.9, weight decay 5e-4, the hash layer at 10x the
@@ -68,6 +69,7 @@ class TrainConfig:
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a number in [0, 1)")
         _check(_number(self.lr) and self.lr > 0, "lr", self.lr, "a positive number")
         _check(isinstance(self.hidden, int) and self.hidden >= 1, "hidden", self.hidden, "an integer >= 1")
+        _check(_integer(self.width) and self.width >= 1, "width", self.width, "an integer >= 1")
         _check(_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         _check(_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay,
                "a number >= 0")

@@ -134,7 +134,7 @@ def build_estimator_model(estimator: str, config: TrainConfig, input_shape) -> H
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         backbone, width = build_backbone(config.backbone, tuple(input_shape), pretrained=config.pretrained,
-                                         hidden=config.hidden, dropout=config.dropout)
+                                         hidden=config.hidden, dropout=config.dropout, width=config.width)
         if estimator in ("sign", "straight_through"):
             return BinarizedHashNet(backbone, width, config.bits, estimator)
         return HashNet(backbone, width, config.bits)

@@ -44,20 +44,22 @@ class MLP(nn.Module):
 class SmallCNN(nn.Module):
     """Three conv blocks for small images (B, C, H, W), H and W from 8 up."""
 
-    def __init__(self, in_channels: int, hidden: int = 512, dropout: float = 0.2):
+    def __init__(self, in_channels: int, hidden: int = 512, dropout: float = 0.2, width: int = 16):
         super().__init__()
 
         def block(c_in, c_out):
             return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
-        # One conv per resolution, 16-32-64 channels: a 28x28 image costs ~2M multiply-adds,
-        # so Fashion-MNIST trains in minutes on a CPU.
+        # One conv per resolution, width-2w-4w channels (16-32-64 by default: a 28x28 image
+        # costs ~2M multiply-adds, so Fashion-MNIST trains in minutes on a CPU).
+        w = width
         self.features = nn.Sequential(
-            *block(in_channels, 16), nn.MaxPool2d(2, ceil_mode=True),
-            *block(16, 32), nn.MaxPool2d(2, ceil_mode=True),
-            *block(32, 64), nn.AdaptiveAvgPool2d(2),
+            *block(in_channels, w), nn.MaxPool2d(2, ceil_mode=True),
+            *block(w, 2 * w), nn.MaxPool2d(2, ceil_mode=True),
+            *block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(2),
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * 4, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 4, hidden), nn.ReLU(inplace=True),
+                                  nn.Dropout(dropout))
         self.out_features = hidden
 
     def forward(self, x):  # (B, C, H, W) -> (B, hidden)
@@ -168,7 +170,7 @@ def resolve_backbone(name: str, input_shape: tuple[int, ...]) -> str:
 
 
 def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool = False,
-                   hidden: int = 512, dropout: float = 0.2) -> tuple[nn.Module, int]:
+                   hidden: int = 512, dropout: float = 0.2, width: int = 16) -> tuple[nn.Module, int]:
     """(backbone, feature width) for inputs of ``input_shape`` (without the batch axis).
 
     ``dropout`` applies to the mlp/cnn backbones (torchvision models keep their own).
@@ -192,7 +194,7 @@ def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool 
         if pretrained:
             raise ValueError("pretrained=True is only available for torchvision backbones "
                              f"{TORCHVISION_BACKBONES}, not 'cnn'")
-        net = SmallCNN(input_shape[0], hidden, dropout)
+        net = SmallCNN(input_shape[0], hidden, dropout, width)
         return net, net.out_features
     if name in TORCHVISION_BACKBONES:
         return torchvision_backbone(name, input_shape[0], pretrained)
@@ -202,5 +204,5 @@ def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool 
 def build_model(config, input_shape: tuple[int, ...]) -> HashNet:
     """The HashNet for a ``TrainConfig`` and inputs of ``input_shape``."""
     backbone, width = build_backbone(config.backbone, tuple(input_shape), pretrained=config.pretrained,
-                                     hidden=config.hidden, dropout=config.dropout)
+                                     hidden=config.hidden, dropout=config.dropout, width=config.width)
     return HashNet(backbone, width, config.bits)

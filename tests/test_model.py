@@ -75,6 +75,14 @@ def test_dropout_is_configurable_for_mlp_and_cnn():
         assert [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)] == [0.2]
 
 
+def test_cnn_width_sets_the_channels():
+    for width, channels in [(16, [16, 32, 64]), (32, [32, 64, 128])]:
+        net = build_model(TrainConfig(backbone="cnn", hidden=16, width=width), (1, 28, 28))
+        convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert [c.out_channels for c in convs] == channels
+        assert net(torch.randn(2, 1, 28, 28), 1.0).shape == (2, 32)
+
+
 def _forward_backward(net, shape, batch=2):
     net.train()
     x = torch.randn(batch, *shape)

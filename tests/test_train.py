@@ -363,7 +363,8 @@ def test_batch_larger_than_the_data_uses_the_whole_set(make_data):
     (dict(epoch_step=0), "epoch_step"), (dict(lr_step=0), "lr_step"), (dict(beta0=0.0), "beta0"),
     (dict(alpha=-1.0), "alpha"), (dict(class_num=0.0), "class_num"), (dict(device="tpu"), "device"),
     (dict(log_every=0), "log_every"), (dict(checkpoint_every=0), "checkpoint_every"),
-    (dict(dropout=1.0), "dropout"), (dict(dropout=-0.1), "dropout"),
+    (dict(dropout=1.0), "dropout"), (dict(dropout=-0.1), "dropout"), (dict(width=0), "width"),
+    (dict(width=8.0), "width"),
 ])
 def test_config_validation_names_the_field(change, field):
     with pytest.raises(ValueError, match=rf"^{field}=.* is invalid: expected"):

@@ -1,0 +1,127 @@
+"""Hyperparameter trials for the fashion-mnist preset: mAP@all of 32-bit HashNet codes.
+
+Each trial is the ``fashion-mnist`` preset with some TrainConfig fields overridden, plus
+``augment`` (pad-and-crop padding in pixels + horizontal flip, 0 = none). Trials run in
+parallel worker processes (each loads the data once) and every result is appended to a
+JSON-lines file as soon as it is known, so an interrupted sweep keeps what it measured.
+
+    python benchmarks/tune_fashion.py --grid core --jobs 1 --out runs/tune.jsonl
+    python benchmarks/tune_fashion.py --trial '{"width": 32, "augment": 2}' --seeds 0 1
+
+The preset in hashnet_lite/presets.py was chosen from these trials (see its comment).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import functools
+import json
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+GRIDS = {
+    "core": [
+        {},
+        {"augment": 2},
+        {"width": 32},
+        {"width": 32, "augment": 2},
+        {"gamma": 0.05},
+        {"gamma": 0.1},
+        {"gamma": 0.05, "width": 32, "augment": 2},
+        {"iters": 4000, "lr_step": 2000},
+        {"iters": 4000, "lr_step": 2000, "gamma": 0.05, "width": 32, "augment": 2},
+        {"batch_size": 128},
+        {"batch_size": 128, "width": 32, "augment": 2, "gamma": 0.05},
+        {"lr": 0.05},
+        {"dropout": 0.0},
+        {"alpha": 0.5},
+        {"hidden": 1024, "width": 32},
+        {"weighting": "class_num", "class_num": 5.0},
+    ],
+    # Around the best of "core" (batch 128, width 32, pad-2 crop + flip, gamma 0.05).
+    "round2": [
+        {"batch_size": 128, "width": 32, "augment": 2, "gamma": 0.05},
+        {"batch_size": 128, "width": 32, "augment": 2, "gamma": 0.05, "hidden": 1024},
+        {"batch_size": 128, "width": 32, "gamma": 0.05},
+        {"batch_size": 128, "width": 32, "augment": 2},
+        {"batch_size": 128, "width": 32, "augment": 2, "gamma": 0.05, "lr": 0.05},
+        {"batch_size": 256, "width": 32, "augment": 2, "gamma": 0.05},
+        {"batch_size": 128, "width": 32, "augment": 2, "gamma": 0.05, "iters": 3000, "lr_step": 1500},
+        {"batch_size": 128, "augment": 2, "gamma": 0.05},
+    ],
+}
+
+_DATA = None
+
+
+def _init(threads: int, spec: str) -> None:
+    global _DATA
+    import torch
+
+    torch.set_num_threads(threads)
+    from hashnet_lite.data import load_data
+
+    _DATA = load_data(spec)
+
+
+def run_trial(trial: dict, seed: int, bits: int, device: str) -> dict:
+    from hashnet_lite import retrieval
+    from hashnet_lite.datasets_images import random_crop_flip
+    from hashnet_lite.presets import preset_config
+    from hashnet_lite.train import encode, fit
+
+    fields = dict(trial)
+    padding = fields.pop("augment", 0)
+    config, _ = preset_config("fashion-mnist", bits=bits, seed=seed, device=device, **fields)
+    data = _DATA
+    data.train.augment = functools.partial(random_crop_flip, padding=padding) if padding else None
+    t0 = time.perf_counter()
+    model, history = fit(data, config, progress=False)
+    seconds = time.perf_counter() - t0
+    q = encode(model, data.query, device=device)
+    db = encode(model, data.database, device=device)
+    qc = encode(model, data.query, device=device, continuous=True, beta=history[-1]["beta"])
+    dbc = encode(model, data.database, device=device, continuous=True, beta=history[-1]["beta"])
+    return {"trial": trial, "seed": seed, "bits": bits,
+            "map": retrieval.mean_average_precision(q, db, data.y_query, data.y_database),
+            "map_continuous": retrieval.mean_average_precision_real(qc, dbc, data.y_query, data.y_database),
+            "final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
+            "seconds_train": round(seconds, 1), "device": device}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--grid", choices=sorted(GRIDS))
+    p.add_argument("--trial", action="append", default=[], help="a JSON dict of overrides (repeatable)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--bits", type=int, default=32)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="torch threads per worker")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist[:ROOT]")
+    p.add_argument("--out", default="runs/tune_fashion.jsonl")
+    args = p.parse_args()
+    trials = (GRIDS[args.grid] if args.grid else []) + [json.loads(t) for t in args.trial]
+    if not trials:
+        p.error("give --grid or --trial")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
+    jobs = [(t, s) for s in args.seeds for t in trials]
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_init, initargs=(args.threads, args.data)) as pool:
+        futures = {pool.submit(run_trial, t, s, args.bits, args.device): (t, s) for t, s in jobs}
+        for f in cf.as_completed(futures):
+            try:
+                row = f.result()
+            except Exception as e:  # keep the sweep going; record what failed
+                row = {"trial": futures[f][0], "seed": futures[f][1], "error": repr(e)}
+            print(json.dumps(row), flush=True)
+            with out.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
