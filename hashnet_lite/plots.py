@@ -32,20 +32,17 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
 
 def map_vs_bits(rows: list[dict], title: str = "mAP vs code length"):
     """One line per method through its (bits, map) rows."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    for m in methods:
-        pts = sorted((r["bits"], r["map"]) for r in rows if r["method"] == m)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **METHOD_STYLE.get(m, {}))
-    bits = sorted({r["bits"] for r in rows})
-    ax.set_xticks(bits)
-    ax.set_xlabel("code length (bits)")
-    ax.set_ylabel("mAP")
-    ax.set_ylim(0, 1)
+    return metric_vs_bits(rows, "map", "mAP", title)
+
+
+def _finish(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """The labels, the [0, 1] y range of a retrieval metric, a light grid and the legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return fig
 
 
 def precision_recall(curves: dict, title: str = "precision-recall over Hamming radii"):
@@ -55,13 +52,8 @@ def precision_recall(curves: dict, title: str = "precision-recall over Hamming r
         style = dict(METHOD_STYLE.get(m, {}))
         style["markersize"] = 3
         ax.plot(c["recall"], c["precision"], label=m, **style)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _finish(ax, "recall", "precision", title)
     return fig
 
 
@@ -199,12 +191,7 @@ def map_vs_classes(rows: list[dict], title: str = "mAP vs number of classes", ke
     ax.set_xticks(classes)
     ax.set_xticklabels([str(c) for c in classes])
     ax.minorticks_off()
-    ax.set_xlabel("number of classes C (share of similar pairs ~ 1 / C)")
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _finish(ax, "number of classes C (share of similar pairs ~ 1 / C)", ylabel, title)
     return fig
 
 
@@ -334,12 +321,7 @@ def precision_at_k_curves(ks, curves: dict, title: str = "precision at k"):
         style = dict(METHOD_STYLE.get(m, {}))
         style["markersize"] = 3
         ax.plot(ks, values, label=m, **style)
-    ax.set_xlabel("number of retrieved items k")
-    ax.set_ylabel("precision@k")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _finish(ax, "number of retrieved items k", "precision@k", title)
     return fig
 
 
@@ -353,12 +335,7 @@ def metric_vs_bits(rows: list[dict], key: str, ylabel: str, title: str):
         pts = sorted((r["bits"], r[key]) for r in rows if r["method"] == m)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **METHOD_STYLE.get(m, {}))
     ax.set_xticks(sorted({r["bits"] for r in rows}))
-    ax.set_xlabel("code length (bits)")
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _finish(ax, "code length (bits)", ylabel, title)
     return fig
 
 
