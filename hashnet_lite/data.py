@@ -10,7 +10,8 @@ Specs (``load_data(spec)``; ``parse_data_spec`` checks the form):
 - ``digits``: sklearn's shipped 8x8 digits; 18 queries and 50 training items per class,
   database = every non-query item. Images (1, 8, 8), pixel / 16.
 - ``fashion-mnist[:ROOT]``: the 70,000 Fashion-MNIST images; 100 queries and 500 training
-  items per class, database = every non-query item (69,000). Images (1, 28, 28).
+  items per class, database = every non-query item (69,000). Images (1, 28, 28), random
+  crop (padding 2) + horizontal flip at training time.
 - ``cifar10[:ROOT]``: the 60,000 CIFAR-10 images; 100 queries and 500 training items per
   class, database = the other 54,000 (training items excluded). Images (3, 32, 32), random
   crop (padding 4) + horizontal flip at training time.

@@ -238,8 +238,17 @@ def test_fashion_mnist_protocol_split(fashion_dir):
     q, db, tr = (_ids(d.arrays(p)) for p in ("query", "database", "train"))
     assert not set(q) & set(db) and set(tr) <= set(db) and len(set(q) | set(db)) == n
     assert np.array_equal(d.y_query.argmax(1), q % 10)  # labels stay with their images
-    x, y = d.train[0]
+    x, y = d.query[0]
     assert x.dtype == torch.float32 and x.shape == (1, 28, 28) and float(x.max()) == 1.0
+    # training items are augmented (2-pixel padded crop, flip), queries and database are not
+    torch.manual_seed(0)
+    xs = torch.stack([d.train[0][0] for _ in range(20)])
+    assert xs.shape == (20, 1, 28, 28) and len({t.numpy().tobytes() for t in xs}) > 1
+    padded = np.pad(d.arrays("train")[0].reshape(28, 28), 2)  # every crop + flip of the item
+    variants = {np.ascontiguousarray(v).tobytes() for oy in range(5) for ox in range(5)
+                for v in (padded[oy:oy + 28, ox:ox + 28], padded[oy:oy + 28, ox:ox + 28][:, ::-1])}
+    assert all(t[0].numpy().tobytes() in variants for t in xs)
+    assert np.array_equal(d.arrays("database"), d.arrays("database"))
     assert "seed=0" in d.protocol and str(fashion_dir) in d.protocol
     assert np.array_equal(_ids(load_data(f"fashion-mnist:{fashion_dir}", seed=0).arrays("query")), q)
     assert not np.array_equal(_ids(load_data(f"fashion-mnist:{fashion_dir}", seed=1).arrays("query")), q)
