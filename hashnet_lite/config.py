@@ -24,6 +24,9 @@ class TrainConfig:
     hidden: int = 512  # width of the mlp/cnn backbones' feature layer
     width: int = 16  # the cnn backbone's first conv channels (then 2x, 4x)
     dropout: float = 0.2  # dropout of the mlp/cnn backbones (0 makes DDP match one process)
+    # The data set's own training augmentation (crop + flip for fashion-mnist, cifar10 and
+    # list: images; digits and npz: have none); False trains on the plain images.
+    augment: bool = True
 
     # Optimisation: SGD, momentum 0.9, weight decay 5e-4, the hash layer at 10x the
     # backbone's learning rate, lr multiplied by lr_decay every lr_step iterations.
@@ -70,6 +73,7 @@ class TrainConfig:
         _check(_number(self.lr) and self.lr > 0, "lr", self.lr, "a positive number")
         _check(isinstance(self.hidden, int) and self.hidden >= 1, "hidden", self.hidden, "an integer >= 1")
         _check(_integer(self.width) and self.width >= 1, "width", self.width, "an integer >= 1")
+        _check(isinstance(self.augment, bool), "augment", self.augment, "True or False")
         _check(_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         _check(_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay,
                "a number >= 0")

@@ -139,6 +139,10 @@ class ArrayDataset(Dataset):
             x = self.augment(x)
         return x, torch.from_numpy(self.y[rows].astype(np.float32))
 
+    def without_augmentation(self) -> "ArrayDataset":
+        """The same items (sharing the arrays) with no training augmentation."""
+        return ArrayDataset(self.x, self.y, index=self.index)
+
     def __getitems__(self, indices):
         x, y = self._batch(indices, augment=True)
         return list(zip(x.unbind(0), y.unbind(0)))

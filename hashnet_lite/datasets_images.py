@@ -152,8 +152,9 @@ def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0,
     if y.min() < 0:
         raise ValueError(f"Fashion-MNIST labels must be class ids >= 0, found {y.min()}")
     # Training items get a random 28x28 crop of the 2-pixel zero-padded image + a left-right
-    # flip: with the preset's wider CNN and batch 128 this was the best of the measured
-    # settings for both seeds (benchmarks/README.md, "Fashion-MNIST preset trials").
+    # flip (TrainConfig.augment=False turns it off): with it, the preset's wider CNN and batch
+    # 128 gave the best measured pair of seeds; at batch 64 it did not help
+    # (benchmarks/README.md, "Fashion-MNIST preset trials").
     return split_arrays(spec, x.unsqueeze(1), y, seed=seed, n_query=n_query, n_train=n_train,
                         database="rest", topk=None,
                         name=f"Fashion-MNIST from {files['train_images'].parent}",
@@ -279,11 +280,14 @@ class ImageListDataset(Dataset):
             x = self.transform(image.convert("RGB"))  # (3, crop, crop)
         return x, self.labels[i].float()
 
+    def without_augmentation(self) -> "ImageListDataset":
+        """The same images under the test-time transform (centre crop, no flip)."""
+        return self if not self.train else ImageListDataset(
+            self.paths, self.labels, train=False, resize=self.resize, crop=self.crop)
+
     def features(self) -> np.ndarray:
         """(N, 3 * crop * crop) float32 under the test-time transform."""
-        test = self if not self.train else ImageListDataset(
-            self.paths, self.labels, train=False, resize=self.resize, crop=self.crop)
-        return _iterate_features(test)
+        return _iterate_features(self.without_augmentation())
 
 
 def load_list_files(spec: str, root: Path, *, topk: int | None, name: str = "list",

@@ -113,6 +113,8 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         raise ValueError(f"dataset has {len(dataset)} items: expected at least 2 (pairs are formed inside a batch)")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+    if not config.augment and hasattr(dataset, "without_augmentation"):
+        dataset = dataset.without_augmentation()
     device = resolve_device(config.device)
     distributed.init_process_group(device)
     rank, world_size = distributed.world()
@@ -214,7 +216,9 @@ def _progress_bar(total: int, start: int, enabled: bool):
 
 
 def _check_resumable(saved: dict, config: TrainConfig) -> None:
-    """A checkpoint resumes only the run it came from (iters may grow)."""
+    """A checkpoint resumes only the run it came from (iters may grow). Fields added to
+    TrainConfig after the checkpoint was written count as their defaults."""
+    saved = TrainConfig.from_dict(saved).to_dict()
     now = config.to_dict()
     ignored = {"iters", "device", "num_workers", "checkpoint_every", "log_every"}
     changed = sorted(k for k in now if k not in ignored and saved.get(k) != now[k])

@@ -248,7 +248,8 @@ def test_fashion_mnist_protocol_split(fashion_dir):
     variants = {np.ascontiguousarray(v).tobytes() for oy in range(5) for ox in range(5)
                 for v in (padded[oy:oy + 28, ox:ox + 28], padded[oy:oy + 28, ox:ox + 28][:, ::-1])}
     assert all(t[0].numpy().tobytes() in variants for t in xs)
-    assert np.array_equal(d.arrays("database"), d.arrays("database"))
+    assert d.query.augment is None and d.database.augment is None
+    assert d.train.without_augmentation().augment is None
     assert "seed=0" in d.protocol and str(fashion_dir) in d.protocol
     assert np.array_equal(_ids(load_data(f"fashion-mnist:{fashion_dir}", seed=0).arrays("query")), q)
     assert not np.array_equal(_ids(load_data(f"fashion-mnist:{fashion_dir}", seed=1).arrays("query")), q)

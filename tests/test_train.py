@@ -215,6 +215,41 @@ def test_resume_with_more_iters_equals_uninterrupted(toy_data, tmp_path, uninter
     assert load_checkpoint_state(path)["step"] == 20
 
 
+def test_resume_of_a_checkpoint_older_than_new_config_fields(toy_data, tmp_path, uninterrupted):
+    """A checkpoint written before `width` and `augment` existed resumes as their defaults."""
+    full_model, _ = uninterrupted
+    path = tmp_path / "old.pt"
+    _run(toy_data, dataclasses.replace(BASE, iters=10), checkpoint=path)
+    state = load_checkpoint_state(path)
+    for added in ("width", "augment"):
+        del state["config"][added]
+    torch.save(state, path)
+    model = _model(BASE)
+    train(model, toy_data, BASE, progress=False, checkpoint=path, resume=True)
+    _assert_same_state(model, full_model)
+    with pytest.raises(ValueError, match=r"different config \(width: checkpoint 16 vs now 32"):
+        train(_model(BASE), toy_data, dataclasses.replace(BASE, width=32), progress=False,
+              checkpoint=path, resume=True)
+
+
+def test_augment_false_trains_on_the_plain_items():
+    from hashnet_lite.data import ArrayDataset
+
+    def refuse(x):
+        raise RuntimeError("augmentation was applied")
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 16, generator=g), torch.eye(4)[torch.arange(64) % 4]
+    data = ArrayDataset(x, y, augment=refuse)
+    config = dataclasses.replace(BASE, iters=3)
+    with pytest.raises(RuntimeError, match="augmentation was applied"):
+        _run(data, config)
+    model, history = _run(data, dataclasses.replace(config, augment=False))
+    assert len(history) == 1 and data.augment is refuse  # the caller's data set is left as it was
+    plain = data.without_augmentation()
+    assert plain.augment is None and torch.equal(plain[5][0], x[5])
+
+
 def test_resume_of_a_finished_run_changes_nothing(toy_data, tmp_path):
     path = tmp_path / "run.pt"
     done, history = _run(toy_data, BASE, checkpoint=path)
@@ -364,7 +399,7 @@ def test_batch_larger_than_the_data_uses_the_whole_set(make_data):
     (dict(alpha=-1.0), "alpha"), (dict(class_num=0.0), "class_num"), (dict(device="tpu"), "device"),
     (dict(log_every=0), "log_every"), (dict(checkpoint_every=0), "checkpoint_every"),
     (dict(dropout=1.0), "dropout"), (dict(dropout=-0.1), "dropout"), (dict(width=0), "width"),
-    (dict(width=8.0), "width"),
+    (dict(width=8.0), "width"), (dict(augment=1), "augment"),
 ])
 def test_config_validation_names_the_field(change, field):
     with pytest.raises(ValueError, match=rf"^{field}=.* is invalid: expected"):
