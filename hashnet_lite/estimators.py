@@ -30,7 +30,7 @@ import torch
 from . import retrieval
 from .config import TrainConfig
 from .experiments import CONVENTION, TIES, method_config
-from .model import HashNet, build_backbone
+from .model import HashNet, backbone_for
 from .train import quantization_error, resolve_device, train
 
 ESTIMATORS = ("sign", "straight_through", "tanh", "continuation")
@@ -133,8 +133,7 @@ def build_estimator_model(estimator: str, config: TrainConfig, input_shape) -> H
     _check_estimator(estimator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        backbone, width = build_backbone(config.backbone, tuple(input_shape), pretrained=config.pretrained,
-                                         hidden=config.hidden, dropout=config.dropout, width=config.width)
+        backbone, width = backbone_for(config, input_shape)
         if estimator in ("sign", "straight_through"):
             return BinarizedHashNet(backbone, width, config.bits, estimator)
         return HashNet(backbone, width, config.bits)

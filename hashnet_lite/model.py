@@ -201,8 +201,13 @@ def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool 
     raise ValueError(f"backbone={name!r} is unknown: expected 'auto', 'mlp', 'cnn' or one of {TORCHVISION_BACKBONES}")
 
 
+def backbone_for(config, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+    """``build_backbone`` with the backbone fields of a ``TrainConfig``."""
+    return build_backbone(config.backbone, tuple(input_shape), pretrained=config.pretrained,
+                          hidden=config.hidden, dropout=config.dropout, width=config.width)
+
+
 def build_model(config, input_shape: tuple[int, ...]) -> HashNet:
     """The HashNet for a ``TrainConfig`` and inputs of ``input_shape``."""
-    backbone, width = build_backbone(config.backbone, tuple(input_shape), pretrained=config.pretrained,
-                                     hidden=config.hidden, dropout=config.dropout, width=config.width)
+    backbone, width = backbone_for(config, input_shape)
     return HashNet(backbone, width, config.bits)

@@ -221,9 +221,9 @@ def _check_resumable(saved: dict, config: TrainConfig) -> None:
     saved = TrainConfig.from_dict(saved).to_dict()
     now = config.to_dict()
     ignored = {"iters", "device", "num_workers", "checkpoint_every", "log_every"}
-    changed = sorted(k for k in now if k not in ignored and saved.get(k) != now[k])
+    changed = sorted(k for k in now if k not in ignored and saved[k] != now[k])
     if changed:
-        details = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {now[k]!r}" for k in changed)
+        details = ", ".join(f"{k}: checkpoint {saved[k]!r} vs now {now[k]!r}" for k in changed)
         raise ValueError(f"resume: the checkpoint was made with a different config ({details})")
 
 
