@@ -119,9 +119,9 @@ def cmd_train(args) -> int:
 
 def cmd_reproduce(args) -> int:
     from .distributed import is_main_process
-    from .experiments import METHODS, _check_methods, reproduce
+    from .experiments import METHODS, check_methods, reproduce
 
-    methods = _check_methods(args.methods or METHODS)
+    methods = check_methods(args.methods or METHODS)
     data, config, topk, preset = _config_and_data(args)
     rows = reproduce(data, args.bits, args.out, config, topk=topk, methods=methods, preset=preset,
                      progress=not args.no_progress)
@@ -135,7 +135,8 @@ def cmd_demo(args) -> int:
     import dataclasses
 
     from .data import load_data
-    from .experiments import baseline_codes, evaluate, write_json_atomic
+    from .experiments import baseline_codes, evaluate
+    from .io import write_json_atomic
     from .plots import demo_figure, save_figure
     from .presets import preset_config
     from .train import encode, fit

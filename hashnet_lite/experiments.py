@@ -21,30 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from . import retrieval
-from .atomic import atomic_write, write_text_atomic
 from .baselines import ITQ, LSH
 from .config import TrainConfig
 from .distributed import is_main_process
+from .io import save_npz_atomic, write_json_atomic, write_text_atomic
+from .presets import PROTOCOLS
 from .train import encode, fit
 
 METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "ITQ", "LSH")
 CONVENTION = "zero"  # queries with no relevant item in their top list count as AP 0
 TIES = "index"  # ties in Hamming distance broken by database index
-
-# mAP reported in the paper (AlexNet), by preset and bits.
-PUBLISHED = {
-    "imagenet100": {16: 0.5059, 32: 0.6306, 48: 0.6633, 64: 0.6835},
-    "nuswide": {16: 0.6623, 32: 0.6988, 48: 0.7114, 64: 0.7163},
-    "coco": {16: 0.6873, 32: 0.7184, 48: 0.7301, 64: 0.7362},
-}
-
-
-def write_json_atomic(obj, path: str | Path) -> Path:
-    return write_text_atomic(json.dumps(obj, indent=2) + "\n", path)
-
-
-def save_npz_atomic(path: str | Path, **arrays) -> Path:
-    return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
 
 
 def method_config(method: str, config: TrainConfig) -> TrainConfig:
@@ -103,7 +89,7 @@ def baseline_codes(method: str, data, bits: int, seed: int) -> tuple[np.ndarray,
     return model.encode(data.arrays("query")), model.encode(data.arrays("database"))
 
 
-def _check_methods(methods) -> tuple[str, ...]:
+def check_methods(methods) -> tuple[str, ...]:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"methods={list(methods)!r}: unknown {unknown}; expected names from {METHODS}")
@@ -117,7 +103,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     method, bits, map, topk, ...) after each row, ``results.md``, ``pr_curves.json`` and
     the plots; rows already in ``results.json`` are kept and skipped. Under torchrun every
     rank trains; only rank 0 encodes, evaluates and writes."""
-    methods = _check_methods(methods)
+    methods = check_methods(methods)
     bits_list = [int(b) for b in bits_list]
     if not bits_list or any(b < 1 for b in bits_list):
         raise ValueError(f"bits={bits_list!r} is invalid: expected one or more integers >= 1")
@@ -193,7 +179,7 @@ def results_markdown(rows: list[dict], data, topk: int | None, preset: str | Non
     for m in methods:
         cells = [f"{table[(m, b)]:.4f}" if (m, b) in table else "-" for b in bits_list]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    published = PUBLISHED.get(preset or "")
+    published = PROTOCOLS[preset].published if preset in PROTOCOLS else None
     if published:
         cells = [f"{published[b]:.4f}" if b in published else "-" for b in bits_list]
         lines.append("| HashNet (paper, AlexNet) | " + " | ".join(cells) + " |")

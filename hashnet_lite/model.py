@@ -207,7 +207,16 @@ def backbone_for(config, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
                           hidden=config.hidden, dropout=config.dropout, width=config.width)
 
 
-def build_model(config, input_shape: tuple[int, ...]) -> HashNet:
-    """The HashNet for a ``TrainConfig`` and inputs of ``input_shape``."""
-    backbone, width = backbone_for(config, input_shape)
-    return HashNet(backbone, width, config.bits)
+def build_model(config, input_shape: tuple[int, ...], *, model_class: type = None, **extra) -> HashNet:
+    """The HashNet for a ``TrainConfig`` and inputs of ``input_shape``, its initial weights drawn
+    from ``config.seed`` (the caller's global RNG is left as it was).
+
+    ``model_class`` (a HashNet subclass taking ``extra`` keyword arguments) lets a lesson build a
+    variant with exactly the same initial weights: the backbone and the hash layer are drawn in
+    the same order.
+    """
+    model_class = HashNet if model_class is None else model_class
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        backbone, feature_dim = backbone_for(config, input_shape)
+        return model_class(backbone, feature_dim, config.bits, **extra)

@@ -1,6 +1,11 @@
-"""Per-data-set hyperparameters: the paper's for its data sets, measured ones for ours.
+"""Each data set's protocol and hyperparameters: the one table every other place reads.
 
-A preset is a dict of ``TrainConfig`` fields plus the protocol's R (``topk``). The
+``PROTOCOLS`` holds, per data set, the split sizes, R of mAP@R and the mAP the paper
+published (Cao, Long, Wang, Yu, "HashNet: Deep Learning to Hash by Continuation", ICCV 2017,
+Sec. 4 and Table 1; CIFAR-10 as the public re-implementations run it). The loaders take R
+from it, results.md quotes its published numbers, and notebook 06 prints it.
+
+A preset is a dict of ``TrainConfig`` fields; ``preset_config`` returns it with the protocol's R (``topk``). The
 paper's data sets (ImageNet-100, NUS-WIDE, MS-COCO, and CIFAR-10 as re-implementations
 run it) fine-tune an ImageNet-pretrained AlexNet with the authors' optimisation:
 SGD lr 3e-4 (hash layer x10), lr halved every 2,000 of 10,000 iterations, beta from
@@ -17,7 +22,43 @@ from __future__ import annotations
 
 import dataclasses
 
+from dataclasses import dataclass
+
 from .config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one data set is split and scored, and what the paper reported on it."""
+
+    dataset: str  # the name a reader knows it by
+    labels: str
+    train: str  # sizes as the protocol states them
+    queries: str
+    database: str
+    topk: int | None  # R of mAP@R; None: the whole database (mAP@all)
+    published: dict | None = None  # HashNet (AlexNet) mAP by bits, paper Table 1
+    reimplementations_48: float | None = None  # mAP at 48 bits reported by re-implementations
+    in_paper: bool = False
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "imagenet100": Protocol("ImageNet-100", "100 classes, single label", "13,000 (130/class)", "5,000",
+                            "128,503", 1000, {16: 0.5059, 32: 0.6306, 48: 0.6633, 64: 0.6835}, 0.64, True),
+    "nuswide": Protocol("NUS-WIDE (21 or 81 concepts)", "multi-label", "10,000", "5,000", "~150k-190k", 5000,
+                        {16: 0.6623, 32: 0.6988, 48: 0.7114, 64: 0.7163}, 0.76, True),
+    "coco": Protocol("MS-COCO", "80 categories, multi-label", "10,000", "5,000", "~112k-122k", 5000,
+                     {16: 0.6873, 32: 0.7184, 48: 0.7301, 64: 0.7362}, 0.72, True),
+    "cifar10": Protocol("CIFAR-10 (common variant, not in the paper)", "10 classes, single label",
+                        "5,000 (500/class)", "1,000 (100/class)", "54,000", None, None, 0.78),
+    # The project's own offline data sets and data brought by the user.
+    "digits": Protocol("digits (scikit-learn)", "10 classes, single label", "500 (50/class)",
+                       "180 (18/class)", "1,617 (every non-query item)", None),
+    "fashion-mnist": Protocol("Fashion-MNIST", "10 classes, single label", "5,000 (500/class)",
+                              "1,000 (100/class)", "69,000 (every non-query item)", None),
+    "npz": Protocol("your arrays (npz:)", "class ids or multi-hot", "as given", "as given", "as given", None),
+    "list": Protocol("your list files (list:)", "multi-hot", "train.txt", "test.txt", "database.txt", None),
+}
 
 _PAPER = dict(backbone="alexnet", pretrained=True, iters=10_000, batch_size=64, lr=3e-4,
               lr_step=2000, lr_decay=0.5, schedule="authors", gamma=0.005, power=0.5, step_size=200)
@@ -25,23 +66,23 @@ _PAPER = dict(backbone="alexnet", pretrained=True, iters=10_000, batch_size=64, 
 PRESETS: dict[str, dict] = {
     # 500 training images of 8x8 digits: 600 steps of the small CNN, < 30 s on 2 cores.
     "digits": dict(backbone="cnn", iters=600, batch_size=64, lr=0.003, lr_step=2000,
-                   gamma=0.02, step_size=50, topk=None),
+                   gamma=0.02, step_size=50),
     # 5,000 training images of 28x28 (crop + flip augmented by the loader): the small CNN at
     # width 32 (32-64-128), batch 128, 3,000 steps, ~7 min on 2 cores. Chosen from the
     # trials in benchmarks/README.md; on the CPU, 32 bits, seeds 0/1: 0.836/0.825 (2,000
     # steps with lr_step 700: 0.800/0.797; the old 16-32-64 net, batch 64, no augmentation,
     # gamma 0.02: 0.769 at seed 0).
     "fashion-mnist": dict(backbone="cnn", width=32, iters=3000, batch_size=128, lr=0.03, lr_step=700,
-                          gamma=0.05, step_size=50, topk=None),
-    "cifar10": dict(_PAPER, class_num=1.0, topk=None),
-    "imagenet100": dict(_PAPER, class_num=100.0, topk=1000),
-    "nuswide": dict(_PAPER, class_num=5.0, topk=5000),
-    "coco": dict(_PAPER, class_num=1.0, topk=5000),
+                          gamma=0.05, step_size=50),
+    "cifar10": dict(_PAPER, class_num=1.0),
+    "imagenet100": dict(_PAPER, class_num=100.0),
+    "nuswide": dict(_PAPER, class_num=5.0),
+    "coco": dict(_PAPER, class_num=1.0),
     # Data brought as arrays (npz:) or list files (list:): feature vectors -> MLP, images -> CNN.
     "features": dict(backbone="mlp", iters=1500, batch_size=64, lr=0.01, lr_step=1000,
-                     gamma=0.02, step_size=50, topk=None),
+                     gamma=0.02, step_size=50),
     "images": dict(backbone="cnn", iters=1500, batch_size=64, lr=0.01, lr_step=1000,
-                   gamma=0.02, step_size=50, topk=None),
+                   gamma=0.02, step_size=50),
 }
 
 
@@ -52,12 +93,49 @@ def preset_name(kind: str, input_shape: tuple[int, ...]) -> str:
     return "features" if len(input_shape) == 1 else "images"
 
 
+def preset_for(data, *, bits: int | None = None, **overrides) -> tuple[TrainConfig, int | None]:
+    """(config, topk) for a loaded data set: the preset its spec and input shape select.
+
+    ``data`` is anything with ``spec`` and ``input_shape`` (a ``RetrievalData``); ``bits``
+    and ``overrides`` (TrainConfig fields) replace the preset's values.
+    """
+    for name in ("spec", "input_shape"):
+        if not hasattr(data, name):
+            raise TypeError(f"data={type(data).__name__} has no {name!r}: expected a loaded data set "
+                            "(hashnet_lite.load_data(spec))")
+    kind = str(data.spec).partition(":")[0].lower()
+    return preset_config(preset_name(kind, tuple(data.input_shape)), bits=bits, **overrides)
+
+
+def shortened(config: TrainConfig, iters: int) -> TrainConfig:
+    """``config`` with ``iters`` steps and its beta and learning-rate schedules compressed to fit.
+
+    Cutting ``iters`` alone would stop the continuation early (beta would barely leave
+    beta0) and never decay the learning rate, so every schedule is rescaled by
+    r = iters_old / iters_new:
+
+        beta  = beta0 * (1 + gamma * t) ** power   with gamma -> gamma * r, step_size -> step_size / r
+        lr    = lr * lr_decay ** (t // lr_step)   with lr_step -> lr_step / r
+
+    so that at the same fraction of training beta and the learning rate are (up to rounding
+    of the step sizes) what the full run has. The per-epoch "staircase" schedule is rescaled
+    through ``epoch_step``. The lessons use it for their smoke mode.
+    """
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters={iters!r} is invalid: expected an integer >= 1")
+    r = config.iters / iters
+    return dataclasses.replace(
+        config, iters=iters, gamma=config.gamma * r,
+        step_size=max(1, round(config.step_size / r)), lr_step=max(1, round(config.lr_step / r)),
+        epoch_step=max(1, round(config.epoch_step / r)))
+
+
 def preset_config(name: str, **overrides) -> tuple[TrainConfig, int | None]:
     """(config, topk) of a preset; ``overrides`` (TrainConfig fields, None = keep) win."""
     if name not in PRESETS:
         raise ValueError(f"preset={name!r} is unknown: expected one of {sorted(PRESETS)}")
     fields = dict(PRESETS[name])
-    topk = fields.pop("topk")
+    topk = PROTOCOLS[name].topk if name in PROTOCOLS else None
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:

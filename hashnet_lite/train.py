@@ -13,7 +13,6 @@ as it was.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed
-from .atomic import atomic_write
+from .checkpoint import check_resumable, load_checkpoint_state, load_model, save_checkpoint  # noqa: F401 (load_model: re-exported)
 from .config import TrainConfig
 from .continuation import beta_at
 from .loss import pairwise_likelihood_loss
@@ -130,7 +129,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     start, history, running = 0, [], {}
     if resume and checkpoint is not None and Path(checkpoint).is_file():
         state = load_checkpoint_state(checkpoint)
-        _check_resumable(state["config"], config)
+        check_resumable(state["config"], config)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
@@ -215,68 +214,6 @@ def _progress_bar(total: int, start: int, enabled: bool):
     return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True)
 
 
-def _check_resumable(saved: dict, config: TrainConfig) -> None:
-    """A checkpoint resumes only the run it came from (iters may grow). Fields added to
-    TrainConfig after the checkpoint was written count as their defaults."""
-    saved = TrainConfig.from_dict(saved).to_dict()
-    now = config.to_dict()
-    ignored = {"iters", "device", "num_workers", "checkpoint_every", "log_every"}
-    changed = sorted(k for k in now if k not in ignored and saved[k] != now[k])
-    if changed:
-        details = ", ".join(f"{k}: checkpoint {saved[k]!r} vs now {now[k]!r}" for k in changed)
-        raise ValueError(f"resume: the checkpoint was made with a different config ({details})")
-
-
-def save_checkpoint(path: str | Path, model: HashNet, config: TrainConfig, *, optimizer=None, scaler=None,
-                    step: int = 0, history: list | None = None, meta: dict | None = None,
-                    running: dict | None = None) -> None:
-    """state_dict + optimizer + step + config (plain data), written atomically.
-
-    ``running`` holds what a resumed run needs to continue its history exactly (the loss
-    sum and count of the record in progress, the seconds so far)."""
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "step": int(step),
-        "config": config.to_dict(),
-        "history": list(history or []),
-        "meta": dict(meta or {}),
-        "running": dict(running or {}),
-    }
-    atomic_torch_save(state, path)
-
-
-def atomic_torch_save(obj, path: str | Path) -> Path:
-    """torch.save to a temporary file in the same folder, then rename over ``path``."""
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())  # on disk before the rename makes it the checkpoint
-
-    return atomic_write(path, write)
-
-
-def load_checkpoint_state(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint={str(path)!r} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def load_model(path: str | Path) -> tuple[HashNet, TrainConfig, dict]:
-    """(model in eval mode, config, meta) from a checkpoint whose meta holds ``input_shape``."""
-    state = load_checkpoint_state(path)
-    config = TrainConfig.from_dict(state["config"])
-    meta = state.get("meta") or {}
-    if "input_shape" not in meta:
-        raise ValueError(f"checkpoint={str(path)!r} has no meta['input_shape']; cannot rebuild the model")
-    model = build_model(config, tuple(meta["input_shape"]))
-    model.load_state_dict(state["model"])
-    return model.eval(), config, meta
-
-
 @torch.no_grad()
 def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: str | torch.device = "auto",
            continuous: bool = False, beta: float = 1.0, progress: bool = False) -> np.ndarray:
@@ -306,9 +243,7 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
 def fit(data, config: TrainConfig, *, progress: bool = True, callback: StepCallback | None = None,
         checkpoint: str | Path | None = None, resume: bool = False) -> tuple[HashNet, list[dict]]:
     """Build the model for ``data`` (a ``RetrievalData``) with seed ``config.seed`` and train it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = build_model(config, data.input_shape)
+    model = build_model(config, data.input_shape)  # seeded with config.seed
     meta = {"data": data.spec, "input_shape": list(data.input_shape), "num_classes": data.num_classes}
     history = train(model, data.train, config, progress=progress, callback=callback,
                     checkpoint=checkpoint, resume=resume, meta=meta)

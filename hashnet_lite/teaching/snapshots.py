@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import TrainConfig
-from .continuation import beta_at
-from .estimators import build_estimator_model, evaluate_pre_activations, pre_activations
-from .gallery import display_images
-from .train import train
+from ..config import TrainConfig
+from ..continuation import beta_at
+from ..train import train
+from .gradients import build_estimator_model, evaluate_pre_activations, pre_activations
+from .neighbours import display_images
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ The ranking is the evaluation's own (``HammingIndex`` with the "numpy" backend: 
 distance, ties by database index), so the gallery shows exactly the list that mAP scores.
 Relevance is the paper's: two items are similar when they share at least one label.
 
-The pictures themselves are drawn by ``plots.retrieval_gallery``; nothing here imports
+The pictures themselves are drawn by ``figures.retrieval_gallery``; nothing here imports
 matplotlib.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hamming_index import HammingIndex
-from .retrieval import _to_numpy
+from ..checks import as_numpy, class_ids, label_rows  # noqa: F401 (class_ids: the lessons use it from here)
+from ..retrieval import HammingIndex
 
 
 # Display names of the classes of the data sets with class ids (in id order).
@@ -47,29 +47,6 @@ class Matches:
         return float(self.relevant.mean())
 
 
-def _label_rows(labels, name: str) -> np.ndarray:
-    """Labels as a 2-D 0/1 array (N, C): 1-D class ids are one-hot encoded."""
-    a = _to_numpy(labels, name)
-    if a.ndim == 1:
-        if a.dtype.kind not in "iu" or (a.size and a.min() < 0):
-            raise ValueError(f"{name} (dtype {a.dtype}) must hold class ids (integers >= 0) or 0/1 rows")
-        out = np.zeros((len(a), int(a.max()) + 1 if a.size else 1), np.uint8)
-        out[np.arange(len(a)), a] = 1
-        return out
-    if a.ndim != 2:
-        raise ValueError(f"{name} has shape {a.shape}: expected (N,) class ids or (N, C) multi-hot rows")
-    if not ((a == 0) | (a == 1)).all():
-        raise ValueError(f"{name} must hold 0/1 multi-hot rows")
-    return a.astype(np.uint8)
-
-
-def class_ids(labels) -> np.ndarray:
-    """One class per item (int64 (N,)), for colouring: the first label of a multi-hot row,
-    -1 for a row with no label; 1-D class ids are returned as they are (a copy)."""
-    rows = _label_rows(labels, "labels")
-    return np.where(rows.any(axis=1), rows.argmax(axis=1), -1).astype(np.int64)
-
-
 def top_matches(query_codes, database_codes, query_labels, database_labels, query: int,
                 k: int = 10) -> Matches:
     """The ``k`` nearest database items of query number ``query`` by Hamming distance.
@@ -77,14 +54,14 @@ def top_matches(query_codes, database_codes, query_labels, database_labels, quer
     Codes are +-1 (N, K); labels class ids (N,) or multi-hot rows (N, C), the same form for
     queries and database. Ties in distance are broken by database index, as in the mAP.
     """
-    q_codes = _to_numpy(query_codes, "query_codes")
+    q_codes = as_numpy(query_codes, "query_codes")
     if q_codes.ndim != 2:
         raise ValueError(f"query_codes has shape {q_codes.shape}: expected (Q, K)")
     n_queries = q_codes.shape[0]
     if isinstance(query, bool) or not isinstance(query, (int, np.integer)) or not 0 <= query < n_queries:
         raise ValueError(f"query={query!r} is invalid: expected an integer in [0, {n_queries - 1}]")
-    q_labels = _label_rows(query_labels, "query_labels")
-    d_labels = _label_rows(database_labels, "database_labels")
+    q_labels = label_rows(query_labels, "query_labels")
+    d_labels = label_rows(database_labels, "database_labels")
     if len(q_labels) != n_queries:
         raise ValueError(f"query_labels has {len(q_labels)} rows but query_codes has {n_queries}")
     index = HammingIndex(database_codes, backend="numpy")
@@ -122,7 +99,7 @@ def display_images(dataset, indices) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= len(dataset)):
         raise ValueError(f"indices hold {idx.min() if idx.min() < 0 else idx.max()}: expected indices "
                          f"in [0, {len(dataset) - 1}]")
-    xs = [np.asarray(_to_numpy(dataset[int(i)][0], "x"), dtype=np.float32) for i in idx]
+    xs = [np.asarray(as_numpy(dataset[int(i)][0], "x"), dtype=np.float32) for i in idx]
     if not xs:
         return np.zeros((0, 1, 1), np.float32)
     x = np.stack(xs)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .loss import pair_weights, similarity
-from .retrieval import _to_numpy
+from ..checks import as_numpy
+from ..loss import pair_weights, similarity
 
 
 def _labels_tensor(labels) -> torch.Tensor:
-    a = _to_numpy(labels, "labels")
+    a = as_numpy(labels, "labels")
     if a.ndim not in (1, 2) or len(a) < 2:
         raise ValueError(f"labels has shape {a.shape}: expected (N,) class ids or (N, C) 0/1 rows with N >= 2")
     if a.ndim == 1 and (a.dtype.kind not in "iu" or a.min() < 0):

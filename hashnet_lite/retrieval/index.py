@@ -5,7 +5,7 @@ smaller than int8 codes) and answers ``search(q, k)`` (the k nearest) and ``rang
 (everything within Hamming distance r). Backends:
 
 - ``"numpy"``: exhaustive and exact; ties ordered by database index. It uses the compiled
-  top-k kernel of :mod:`hashnet_lite.retrieval` when numba is installed (one popcount pass per
+  top-k kernel of :mod:`hashnet_lite.retrieval.kernels` when numba is installed (one popcount pass per
   query plus a counting sort over the K + 1 distances), chunked numpy otherwise.
 - ``"faiss"``: ``faiss.IndexBinaryFlat``, faiss's exhaustive popcount scan. Distances are exact
   and results come back sorted by (distance, index), but which items of the tie at the k-th
@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .retrieval import _chunks, _code_bits, _hamming_block, _integer, _option, _pack_words, _to_numpy, _topk
+from ._inputs import _code_bits, _integer, _option, _pack_words, _to_numpy
+from .kernels import _chunks, _hamming_block, _topk
 
 _BACKENDS = ("auto", "numpy", "faiss", "faiss_mih")
 

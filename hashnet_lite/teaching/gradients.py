@@ -27,11 +27,11 @@ import math
 import numpy as np
 import torch
 
-from . import retrieval
-from .config import TrainConfig
-from .experiments import CONVENTION, TIES, method_config
-from .model import HashNet, backbone_for
-from .train import quantization_error, resolve_device, train
+from .. import retrieval
+from ..config import TrainConfig
+from ..experiments import CONVENTION, TIES, method_config
+from ..model import HashNet, build_model
+from ..train import quantization_error, resolve_device, train
 
 ESTIMATORS = ("sign", "straight_through", "tanh", "continuation")
 
@@ -131,12 +131,9 @@ def build_estimator_model(estimator: str, config: TrainConfig, input_shape) -> H
     """The model for ``estimator``, with the same initial weights as ``train.fit`` builds for
     ``config`` (the backbone and the hash layer are drawn in the same order from config.seed)."""
     _check_estimator(estimator)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        backbone, width = backbone_for(config, input_shape)
-        if estimator in ("sign", "straight_through"):
-            return BinarizedHashNet(backbone, width, config.bits, estimator)
-        return HashNet(backbone, width, config.bits)
+    if estimator in ("sign", "straight_through"):
+        return build_model(config, input_shape, model_class=BinarizedHashNet, estimator=estimator)
+    return build_model(config, input_shape)
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import retrieval
+from .. import retrieval
 
 
 def ap_table(relevant, topk: int | None = None) -> dict:

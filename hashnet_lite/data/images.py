@@ -1,7 +1,7 @@
 """Image data sets from files: Fashion-MNIST (idx files), CIFAR-10 (torchvision's python
 batches) and the field's list files (ImageNet-100, NUS-WIDE, MS-COCO, or your own).
 
-``load_data`` in ``data`` dispatches here; this module imports torchvision lazily too, so
+``load_data`` in ``hashnet_lite.data`` dispatches here; this module imports torchvision lazily too, so
 reading idx files needs only numpy. Nothing here downloads unless the files are missing
 everywhere it looks, and then only through torchvision; offline, the error says which files
 to put where (see data/README.md).
@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .data import RetrievalData, _iterate_features, split_arrays
+from ..presets import PROTOCOLS
+from .container import RetrievalData, iterate_features, split_arrays
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # dataset-fashion-mnist
 FASHION_STEMS = {
@@ -28,7 +29,6 @@ FASHION_STEMS = {
 }
 CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
                "data_batch_5", "test_batch", "batches.meta")
-LIST_TOPK = {"list": None, "imagenet100": 1000, "nuswide": 5000, "coco": 5000}
 LIST_FILES = {"train": "train.txt", "query": "test.txt", "database": "database.txt"}
 
 # idx type byte -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, bottom)
@@ -156,7 +156,7 @@ def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0,
     # 128 gave the best measured pair of seeds; at batch 64 it did not help
     # (benchmarks/README.md, "Fashion-MNIST preset trials").
     return split_arrays(spec, x.unsqueeze(1), y, seed=seed, n_query=n_query, n_train=n_train,
-                        database="rest", topk=None,
+                        database="rest", topk=PROTOCOLS["fashion-mnist"].topk,
                         name=f"Fashion-MNIST from {files['train_images'].parent}",
                         augment=functools.partial(random_crop_flip, padding=FASHION_PADDING))
 
@@ -215,7 +215,7 @@ def load_cifar10(spec: str, root: Path, *, seed: int = 0, n_query: int = 100,
     y = np.concatenate([np.asarray(p.targets, dtype=np.int64) for p in parts])
     return split_arrays(spec, torch.from_numpy(np.ascontiguousarray(x)), y, seed=seed,
                         n_query=n_query, n_train=n_train, database="rest_minus_train",
-                        topk=None, name=f"CIFAR-10 from {root}", augment=random_crop_flip)
+                        topk=PROTOCOLS["cifar10"].topk, name=f"CIFAR-10 from {root}", augment=random_crop_flip)
 
 
 # ---------------------------------------------------------------- list files
@@ -287,7 +287,7 @@ class ImageListDataset(Dataset):
 
     def features(self) -> np.ndarray:
         """(N, 3 * crop * crop) float32 under the test-time transform."""
-        return _iterate_features(self.without_augmentation())
+        return iterate_features(self.without_augmentation())
 
 
 def load_list_files(spec: str, root: Path, *, topk: int | None, name: str = "list",

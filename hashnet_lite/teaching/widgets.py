@@ -1,10 +1,10 @@
 """Sliders for the notebooks, wired to the package's plotting functions.
 
-The only module that imports ipywidgets. Each function returns a widget box whose sliders
+The only module of the package that imports ipywidgets. Each function returns a widget box whose sliders
 (``continuous_update=False``: the figure is redrawn when the slider is released) drive one
 function of ``plots`` through ``ipywidgets.interactive_output``; the figure is displayed as an
 image. ipywidgets swallows exceptions raised inside a callback, so the drawing functions are
-tested directly (tests/test_widgets.py), and the boxes here only pass values through.
+tested directly (tests/teaching/test_widgets.py), and the boxes here only pass values through.
 
 Slider labels are a contract with the browser test (tests/test_notebooks_browser.py): notebook
 02 has exactly one slider labelled "beta", notebook 03 exactly one labelled "step".
@@ -16,7 +16,7 @@ from typing import Callable
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
-from . import plots
+from . import figures
 
 
 def _show(fig) -> None:
@@ -35,16 +35,16 @@ def explorer(draw: Callable, controls: dict) -> widgets.VBox:
 
 
 def beta_explorer(z=None, *, beta: float = 1.0, max_beta: float = 20.0) -> widgets.VBox:
-    """A "beta" slider over ``plots.tanh_gradient``: tanh(beta x) and its vanishing derivative
+    """A "beta" slider over ``figures.tanh_gradient``: tanh(beta x) and its vanishing derivative
     (with the histogram of the pre-activations ``z`` when given)."""
     slider = widgets.FloatSlider(value=beta, min=0.5, max=max_beta, step=0.5, description="beta",
                                  continuous_update=False, readout_format=".1f")
-    return explorer(lambda beta: plots.tanh_gradient(beta, z), {"beta": slider})
+    return explorer(lambda beta: figures.tanh_gradient(beta, z), {"beta": slider})
 
 
 def schedule_explorer(iters: int, *, steps_per_epoch: int, beta0: float = 1.0, gamma: float = 0.005,
                       power: float = 0.5, step_size: int = 200, epoch_step: int = 20) -> widgets.VBox:
-    """Sliders "gamma", "power" and "step size" over ``plots.beta_schedules`` for ``iters`` steps."""
+    """Sliders "gamma", "power" and "step size" over ``figures.beta_schedules`` for ``iters`` steps."""
     controls = {
         "gamma": widgets.FloatLogSlider(value=gamma, base=10, min=-4, max=0, step=0.1, description="gamma",
                                         continuous_update=False, readout_format=".4f"),
@@ -55,7 +55,7 @@ def schedule_explorer(iters: int, *, steps_per_epoch: int, beta0: float = 1.0, g
     }
 
     def draw(gamma, power, step_size):
-        return plots.beta_schedules(iters, beta0=beta0, gamma=gamma, power=power, step_size=step_size,
+        return figures.beta_schedules(iters, beta0=beta0, gamma=gamma, power=power, step_size=step_size,
                                     steps_per_epoch=steps_per_epoch, epoch_step=epoch_step)
 
     return explorer(draw, controls)
@@ -63,9 +63,37 @@ def schedule_explorer(iters: int, *, steps_per_epoch: int, beta0: float = 1.0, g
 
 def snapshot_explorer(run) -> widgets.VBox:
     """A "step" slider over the snapshots of a ``snapshots.SnapshotRun``
-    (``plots.binarization_snapshot``): the codes of a few items binarizing as beta grows."""
+    (``figures.binarization_snapshot``): the codes of a few items binarizing as beta grows."""
     steps = run.steps
     spacing = min((b - a for a, b in zip(steps, steps[1:])), default=1)
     slider = widgets.IntSlider(value=steps[0], min=steps[0], max=steps[-1], step=max(1, spacing),
                                description="step", continuous_update=False)
-    return explorer(lambda step: plots.binarization_snapshot(run, step), {"step": slider})
+    return explorer(lambda step: figures.binarization_snapshot(run, step), {"step": slider})
+
+
+def alpha_explorer(bits: int = 32, alpha_times_bits: float = 10.0) -> widgets.VBox:
+    """Sliders "bits" (K) and "alpha x K" over p(s = 1) = sigmoid(alpha <h_i, h_j>)."""
+    controls = {
+        "bits": widgets.IntSlider(value=bits, min=4, max=128, step=4, description="bits",
+                                  continuous_update=False),
+        "alpha_times_bits": widgets.FloatSlider(value=alpha_times_bits, min=1.0, max=64.0, step=1.0,
+                                                description="alpha x K", continuous_update=False),
+    }
+    return explorer(figures.similarity_probability, controls)
+
+
+def query_explorer(data, query_codes, database_codes, *, query: int = 0, k: int = 10,
+                   class_names=None) -> widgets.VBox:
+    """Sliders "query" (an index into the query set) and "k" (results shown) over the gallery
+    of a ``RetrievalData`` ranked by the given codes."""
+    n_queries = len(data.y_query)
+    if not 0 <= query < n_queries:
+        raise ValueError(f"query={query!r} is invalid: expected an integer in [0, {n_queries - 1}]")
+    controls = {
+        "query": widgets.IntSlider(value=query, min=0, max=n_queries - 1, step=1, description="query",
+                                   continuous_update=False),
+        "k": widgets.IntSlider(value=k, min=1, max=min(20, len(data.y_database)), step=1, description="k",
+                               continuous_update=False),
+    }
+    return explorer(lambda query, k: figures.query_gallery(data, query_codes, database_codes, query, k,
+                                                         class_names=class_names), controls)

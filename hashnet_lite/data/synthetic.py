@@ -6,7 +6,7 @@ classes (~10%). ``gaussian_clusters`` makes data whose number of classes is a pa
 the effect of that imbalance on HashNet-W (no weights) can be measured on a CPU in seconds.
 
 Class c has a centre m_c ~ N(0, spread^2 I_D); its items are m_c + N(0, I_D). The split is
-the one of the shipped data sets (``data.split_arrays``): per class ``n_query`` queries and
+the one of the shipped data sets (``split_arrays``): per class ``n_query`` queries and
 ``n_train`` training items, the database every non-query item, mAP over the whole database.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import RetrievalData, split_arrays
+from .container import RetrievalData, split_arrays
 
 
 def gaussian_clusters(num_classes: int, *, per_class: int = 60, n_query: int = 10, n_train: int = 30,

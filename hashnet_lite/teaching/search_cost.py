@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .hamming_index import HammingIndex
+from ..retrieval import HammingIndex
 
 
 def storage_bytes(n_items: int, *, dim: int | None = None, bits: int | None = None) -> int:

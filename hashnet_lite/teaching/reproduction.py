@@ -4,7 +4,7 @@ with this package, and reading back what such a run wrote.
 Sources: Cao, Long, Wang, Yu, "HashNet: Deep Learning to Hash by Continuation", ICCV 2017,
 Sec. 4 (protocols; mAP of HashNet with an AlexNet backbone), and the public
 re-implementations (CIFAR-10's common protocol). The published mAP table itself lives in
-``experiments.PUBLISHED`` (``results.md`` quotes it beside our rows); this module only
+``presets.PROTOCOLS`` (``results.md`` quotes it beside our rows); this module only
 formats it. Every run's own results are read from the folder ``experiments.reproduce``
 wrote (``results.json``, ``results.md``, ``*.png``).
 """
@@ -13,21 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .experiments import METHODS, PUBLISHED
+from ..experiments import METHODS
+from ..presets import PROTOCOLS
 
-# The protocols of the paper's data sets (and CIFAR-10 as re-implementations run it).
-PROTOCOLS = [
-    dict(key="imagenet100", dataset="ImageNet-100", labels="100 classes, single label",
-         train="13,000 (130/class)", queries="5,000", database="128,503", topk=1000),
-    dict(key="nuswide", dataset="NUS-WIDE (21 or 81 concepts)", labels="multi-label",
-         train="10,000", queries="5,000", database="~150k-190k", topk=5000),
-    dict(key="coco", dataset="MS-COCO", labels="80 categories, multi-label",
-         train="10,000", queries="5,000", database="~112k-122k", topk=5000),
-    dict(key="cifar10", dataset="CIFAR-10 (common variant, not in the paper)", labels="10 classes, single label",
-         train="5,000 (500/class)", queries="1,000 (100/class)", database="54,000", topk=None),
-]
-# mAP at 48 bits that re-implementations report (approximate, as quoted in the field).
-REIMPLEMENTATIONS_48 = {"cifar10": 0.78, "imagenet100": 0.64, "nuswide": 0.76, "coco": 0.72}
+# The paper's data sets, and CIFAR-10 as the re-implementations run it (presets.PROTOCOLS).
+PAPER_SETS = ("imagenet100", "nuswide", "coco", "cifar10")
 BITS = (16, 32, 48, 64)
 
 
@@ -38,24 +28,23 @@ def _r(topk) -> str:
 def protocols_markdown() -> str:
     """The protocols as a Markdown table."""
     lines = ["| data set | labels | train | queries | database | mAP@R |", "| --- | --- | --- | --- | --- | --- |"]
-    for p in PROTOCOLS:
-        lines.append(f"| {p['dataset']} | {p['labels']} | {p['train']} | {p['queries']} | {p['database']} "
-                     f"| {_r(p['topk'])} |")
+    for key in PAPER_SETS:
+        p = PROTOCOLS[key]
+        lines.append(f"| {p.dataset} | {p.labels} | {p.train} | {p.queries} | {p.database} | {_r(p.topk)} |")
     return "\n".join(lines) + "\n"
 
 
 def published_markdown() -> str:
     """HashNet's published mAP (AlexNet) by data set and code length, plus what
     re-implementations report at 48 bits, as a Markdown table."""
-    names = {p["key"]: p["dataset"] for p in PROTOCOLS}
-    topk = {p["key"]: p["topk"] for p in PROTOCOLS}
     lines = ["| data set | " + " | ".join(f"{b} bits" for b in BITS) + " | re-implementations, 48 bits |",
              "| --- |" + " --- |" * (len(BITS) + 1)]
-    for key in [p["key"] for p in PROTOCOLS]:
-        row = PUBLISHED.get(key, {})
+    for key in PAPER_SETS:
+        p = PROTOCOLS[key]
+        row = p.published or {}
         cells = [f"{row[b]:.4f}" if b in row else "-" for b in BITS]
-        reimpl = REIMPLEMENTATIONS_48.get(key)
-        lines.append(f"| {names[key]} (mAP@{_r(topk[key])}) | " + " | ".join(cells)
+        reimpl = p.reimplementations_48
+        lines.append(f"| {p.dataset} (mAP@{_r(p.topk)}) | " + " | ".join(cells)
                      + f" | {'~%.2f' % reimpl if reimpl is not None else '-'} |")
     return "\n".join(lines) + "\n"
 
@@ -79,10 +68,9 @@ def full_run_commands(root: str = "/data") -> str:
         "coco": "the list files + images under ROOT/coco",
     }
     lines = ["| data set | command | needs |", "| --- | --- | --- |"]
-    for p in PROTOCOLS:
-        key = p["key"]
+    for key in PAPER_SETS:
         cmd = reproduce_command(f"{key}:{root}/{key}", f"results/{key}")
-        lines.append(f"| {p['dataset']} | `{cmd}` | {needs[key]}; ImageNet-pretrained AlexNet weights "
+        lines.append(f"| {PROTOCOLS[key].dataset} | `{cmd}` | {needs[key]}; ImageNet-pretrained AlexNet weights "
                      f"(torchvision's file in $TORCH_HOME/hub/checkpoints) |")
     return "\n".join(lines) + "\n"
 

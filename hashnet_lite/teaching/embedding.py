@@ -16,8 +16,8 @@ import warnings
 
 import numpy as np
 
-from .gallery import class_ids
-from .retrieval import _code_bits, hamming_distance
+from ..checks import as_numpy, class_ids
+from ..retrieval import hamming_distance, pack_codes, unpack_codes
 
 MAX_POINTS = 5000  # 5000^2 float32 distances: 100 MB
 
@@ -52,8 +52,8 @@ def umap_codes(codes, *, n_neighbors: int = 15, min_dist: float = 0.1, n_epochs:
     ``n_epochs`` None lets UMAP choose (200 for small N); fewer epochs give a rougher map
     sooner. ``seed`` makes the map reproducible (UMAP then runs single-threaded).
     """
-    bits = _code_bits(codes, "codes")
-    n, k = bits.shape
+    packed = pack_codes(codes)  # validates the +-1 codes
+    n, k = packed.shape[0], as_numpy(codes, "codes").shape[1]
     if n < 3:
         raise ValueError(f"codes has {n} items: UMAP needs at least 3")
     if n > MAX_POINTS:
@@ -66,7 +66,7 @@ def umap_codes(codes, *, n_neighbors: int = 15, min_dist: float = 0.1, n_epochs:
         raise ValueError(f"n_epochs={n_epochs!r} is invalid: expected None or an integer >= 1")
     import umap  # heavy (numba); only when a map is asked for
 
-    codes_pm = np.where(bits, 1, -1).astype(np.int8)
+    codes_pm = unpack_codes(packed, k)
     distances = hamming_distance(codes_pm, codes_pm).astype(np.float32) / k  # (N, N), UMAP's 'hamming'
     reducer = umap.UMAP(n_neighbors=min(int(n_neighbors), n - 1), min_dist=min_dist, n_epochs=n_epochs,
                         metric="precomputed", random_state=seed)

@@ -1,0 +1,188 @@
+"""The container every loader returns, and the seeded split the array data sets share.
+
+``RetrievalData`` holds a training set, a query set and a database: three
+``torch.utils.data.Dataset`` objects whose items are ``(x, y)`` with ``x`` a float32 tensor of
+``input_shape`` and ``y`` a float32 multi-hot row of length C, the same labels as uint8 numpy
+arrays (what ``retrieval`` needs), the protocol's R for mAP@R and one sentence that says how
+the split was made.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+PARTS = ("train", "query", "database")
+
+
+@dataclass(frozen=True)
+class RetrievalData:
+    """A training set, a query set and a database, plus the protocol they follow."""
+
+    spec: str
+    train: Dataset  # items (x, y): x float32 of input_shape, y float32 (C,) multi-hot
+    query: Dataset  # test-time transform (no augmentation)
+    database: Dataset  # test-time transform
+    y_train: np.ndarray  # (N_train, C) uint8 0/1
+    y_query: np.ndarray  # (N_query, C) uint8
+    y_database: np.ndarray  # (N_db, C) uint8
+    input_shape: tuple
+    num_classes: int
+    topk: int | None  # the protocol's R for mAP@R (None: the whole database)
+    protocol: str  # one sentence: sizes, how the split was made, R, seed
+
+    def arrays(self, part: str) -> np.ndarray:
+        """(N, D) float32 flattened inputs of ``part`` under the test-time transform.
+
+        For shallow baselines (ITQ, LSH). Array-backed parts convert their stored arrays
+        in one go; image-file parts are read image by image (at ImageNet scale that is
+        N x 150,528 floats: take a subset first).
+        """
+        if part not in PARTS:
+            raise ValueError(f"part={part!r}: expected one of {PARTS}")
+        dataset = getattr(self, part)
+        if hasattr(dataset, "features"):
+            return dataset.features()
+        return iterate_features(dataset)  # a Dataset built elsewhere: read it item by item
+
+
+def iterate_features(dataset: Dataset, batch_size: int = 64) -> np.ndarray:
+    out = None
+    start = 0
+    for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        x = x.reshape(len(x), -1).numpy()
+        if out is None:
+            out = np.empty((len(dataset), x.shape[1]), dtype=np.float32)
+        out[start:start + len(x)] = x
+        start += len(x)
+    return out if out is not None else np.empty((0, 0), dtype=np.float32)
+
+
+class ArrayDataset(Dataset):
+    """Items of in-memory arrays, converted to float32 a batch at a time.
+
+    ``x``: (N, *input_shape); uint8 is read as an image in [0, 255] and scaled to [0, 1]
+    per batch (Fashion-MNIST is 55 MB as uint8, 220 MB as float32), any other dtype is
+    used as float32 as it is. ``y``: (N, C) 0/1 rows. ``index`` selects rows of x and y, so
+    that the train/query/database parts can share one copy of the data. ``augment`` maps a
+    float batch (B, *input_shape) to an augmented one (training sets only).
+
+    ``__getitems__`` serves a whole batch with one indexing operation: the DataLoader's
+    default fetcher calls it with the batch's indices and ``default_collate`` stacks the
+    returned (x, y) pairs back. The gather and the conversion run in numpy, single-threaded
+    on purpose: torch spreads even a 64 x 784 conversion over its OpenMP threads, and while
+    other processes kept a 2-core machine busy, 5,000 Fashion-MNIST items took 1.9 s that
+    way against 29 ms in numpy (equal when the machine is idle; benchmarks/bench_data.py).
+    """
+
+    def __init__(self, x, y, *, index=None,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        y = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        if x.ndim < 2 or y.ndim != 2 or len(x) != len(y):
+            raise ValueError(f"ArrayDataset: expected x (N, ...) and y (N, C), got x "
+                             f"{x.shape} and y {y.shape}")
+        self.x, self.y = x, y  # numpy views of the caller's tensors: no copy
+        self.index = None if index is None else np.asarray(index, dtype=np.int64)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.x) if self.index is None else len(self.index)
+
+    def _batch(self, idx, augment: bool):
+        rows = np.asarray(idx, dtype=np.int64)
+        if self.index is not None:
+            rows = self.index[rows]
+        x = self.x[rows]
+        if x.dtype == np.uint8:
+            x = np.divide(x, np.float32(255.0), dtype=np.float32)
+        else:
+            x = x.astype(np.float32, copy=False)
+        x = torch.from_numpy(x)
+        if augment and self.augment is not None:
+            x = self.augment(x)
+        return x, torch.from_numpy(self.y[rows].astype(np.float32))
+
+    def without_augmentation(self) -> "ArrayDataset":
+        """The same items (sharing the arrays) with no training augmentation."""
+        return ArrayDataset(self.x, self.y, index=self.index)
+
+    def __getitems__(self, indices):
+        x, y = self._batch(indices, augment=True)
+        return list(zip(x.unbind(0), y.unbind(0)))
+
+    def __getitem__(self, i):
+        return self.__getitems__([i])[0]
+
+    def features(self) -> np.ndarray:
+        """(N, D) float32: every item without augmentation, flattened."""
+        x, _ = self._batch(np.arange(len(self)), augment=False)
+        return x.reshape(len(x), -1).numpy()
+
+
+def split_per_class(labels, n_query: int, n_train: int, *, seed: int = 0,
+                    database: str = "rest"):
+    """Seeded stratified split of single-label items into (train, query, database) indices.
+
+    Per class, ``n_query`` items go to the queries and ``n_train`` other items to the
+    training set, drawn with ``np.random.default_rng(seed)``. ``database='rest'``: every
+    non-query item (training items included; digits, Fashion-MNIST); ``'rest_minus_train'``:
+    every item in neither (CIFAR-10's common variant). Indices are returned sorted.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels: expected 1-D class ids, got shape {labels.shape}")
+    if database not in ("rest", "rest_minus_train"):
+        raise ValueError(f"database={database!r}: expected 'rest' or 'rest_minus_train'")
+    rng = np.random.default_rng(seed)
+    train, query = [], []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < n_query + n_train:
+            raise ValueError(f"class {c} has {len(members)} items; the split needs "
+                             f"{n_query} queries + {n_train} training items per class")
+        members = rng.permutation(members)
+        query.append(members[:n_query])
+        train.append(members[n_query:n_query + n_train])
+    train, query = np.sort(np.concatenate(train)), np.sort(np.concatenate(query))
+    taken = query if database == "rest" else np.concatenate([query, train])
+    rest = np.setdiff1d(np.arange(len(labels)), taken)
+    return train, query, rest
+
+
+def one_hot(class_ids, num_classes: int) -> np.ndarray:
+    """(N,) class ids -> (N, num_classes) uint8 0/1 rows."""
+    class_ids = np.asarray(class_ids, dtype=np.int64)
+    out = np.zeros((len(class_ids), num_classes), dtype=np.uint8)
+    out[np.arange(len(class_ids)), class_ids] = 1
+    return out
+
+
+def split_arrays(spec: str, x: torch.Tensor, class_ids: np.ndarray, *, seed: int,
+                 n_query: int, n_train: int, database: str, topk: int | None,
+                 name: str, augment=None) -> RetrievalData:
+    """A RetrievalData whose three parts share ``x`` through index arrays."""
+    class_ids = np.asarray(class_ids, dtype=np.int64)
+    num_classes = int(class_ids.max()) + 1
+    labels = one_hot(class_ids, num_classes)
+    train, query, db = split_per_class(class_ids, n_query, n_train, seed=seed,
+                                       database=database)
+    y = torch.from_numpy(labels)
+    contents = ("every non-query item (training items included)" if database == "rest"
+                else "every item that is neither a query nor a training item")
+    protocol = (
+        f"{name}: {len(x):,} items, {num_classes} classes; per class {n_query} queries "
+        f"and {n_train} training items drawn with np.random.default_rng(seed={seed}) -> "
+        f"{len(query):,} queries, {len(train):,} training items; database = {contents} "
+        f"({len(db):,}); mAP@{'all' if topk is None else topk}.")
+    return RetrievalData(
+        spec=spec,
+        train=ArrayDataset(x, y, index=train, augment=augment),
+        query=ArrayDataset(x, y, index=query),
+        database=ArrayDataset(x, y, index=db),
+        y_train=labels[train], y_query=labels[query], y_database=labels[db],
+        input_shape=tuple(x.shape[1:]), num_classes=num_classes, topk=topk,
+        protocol=protocol)
