@@ -19,6 +19,25 @@ many classes (with C balanced classes only ~1/C of all pairs are similar):
 All three are returned as a weighted mean, sum(w * l) / sum(w), which for "class_num"
 is exactly the authors' normalisation sum / (n_similar * class_num + n_dissimilar),
 and for "paper" is Eq. 5 divided by the constant 2|S|.
+
+Multi-label data (``continuous_similarity=True``). On multi-label data Eq. 5 multiplies
+w_ij by a continuous similarity c_ij: how similar two items are, not only whether they
+share a label. The formula used here is the authors' Caffe layer's (github.com/thuml/HashNet,
+Caffe version, src/caffe/layers/pairwise_loss_layer.cu, option ``continous_similarity``),
+which computes from the label vectors y_i, y_j:
+
+    c_ij = (y_i . y_j)^2 / (|y_i|^2 |y_j|^2)      (the squared cosine; 1 for identical label sets)
+    c_ij = 0.25                                   when y_i . y_j = 0 (no shared label)
+
+(an empty label vector counts as |y|^2 = 1) and multiplies each pair's gradient by
+4 c_ij, leaving its normaliser sum(w) unchanged. Here the factor multiplies the pair's
+loss, which gives the same gradient:
+
+    L = sum_ij 4 c_ij w_ij (log(1 + exp(theta_ij)) - s_ij theta_ij) / sum_ij w_ij
+
+Dissimilar pairs keep 4 * 0.25 = 1; a similar pair weighs 4 c_ij in (0, 4], e.g. 4 * 1/2
+for {a} against {a, b}. On single-label data every similar pair has c_ij = 1, so the
+option multiplies similar pairs by 4; the authors' prototxt leaves it off (false).
 """
 from __future__ import annotations
 
@@ -71,13 +90,29 @@ def pair_weights(s: torch.Tensor, weighting: str = "paper", class_num: float = 1
     return w * mask
 
 
+def continuous_similarity_factor(labels: torch.Tensor) -> torch.Tensor:
+    """4 c_ij of the authors' Caffe layer: 4 (y_i . y_j)^2 / (|y_i|^2 |y_j|^2), or 1 for
+    pairs sharing no label.  labels: (N,) class ids or (N, C) rows -> (N, N) float."""
+    y = as_label_matrix(labels)  # (N, C)
+    dot = y @ y.T  # (N, N): y_i . y_j
+    sq_norm = dot.diagonal().clone()  # (N,): |y_i|^2
+    sq_norm[sq_norm == 0] = 1.0  # an item without labels: |y|^2 := 1 (Caffe's RemoveZero)
+    c = dot ** 2 / (sq_norm.reshape(-1, 1) * sq_norm.reshape(1, -1))  # squared cosine
+    c = torch.where(dot == 0, torch.full_like(c, 0.25), c)  # no shared label: c_ij = 0.25
+    return 4.0 * c
+
+
 def pairwise_likelihood_loss(h: torch.Tensor, labels: torch.Tensor, *, alpha: float,
-                             weighting: str = "paper", class_num: float = 1.0) -> torch.Tensor:
+                             weighting: str = "paper", class_num: float = 1.0,
+                             continuous_similarity: bool = False) -> torch.Tensor:
     """HashNet's loss over all pairs i != j of one batch.
 
     h: (B, K) continuous codes tanh(beta z); labels: (B,) class ids or (B, C) multi-hot.
     Returns the weighted mean of -log p(s_ij | h_i, h_j) (a scalar, float32 or float64).
+    ``continuous_similarity``: also multiply each pair's term by 4 c_ij (module docstring).
     """
+    if not isinstance(continuous_similarity, bool):
+        raise ValueError(f"continuous_similarity={continuous_similarity!r} is invalid: expected True or False")
     if h.dim() != 2:
         raise ValueError(f"h has shape {tuple(h.shape)}: expected (B, K)")
     if labels.shape[0] != h.shape[0]:
@@ -89,4 +124,7 @@ def pairwise_likelihood_loss(h: torch.Tensor, labels: torch.Tensor, *, alpha: fl
     nll = F.softplus(theta) - s * theta  # Eq. 4, stable for any theta
     off_diagonal = ~torch.eye(h.shape[0], dtype=torch.bool, device=h.device)
     w = pair_weights(s, weighting, class_num, mask=off_diagonal)
+    if continuous_similarity:  # Eq. 5's c_ij on top of w_ij; the normaliser stays sum(w)
+        c4 = continuous_similarity_factor(labels).to(device=h.device, dtype=h.dtype)  # (B, B)
+        return (c4 * w * nll).sum() / w.sum().clamp(min=1e-12)
     return (w * nll).sum() / w.sum().clamp(min=1e-12)

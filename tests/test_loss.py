@@ -203,3 +203,84 @@ def test_bad_shapes_and_options_are_errors():
         pairwise_likelihood_loss(h, y, alpha=1.0, weighting="median")
     with pytest.raises(ValueError, match="3 classes but labels_b has 4"):
         similarity(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+# ---- continuous similarity (Eq. 5's c_ij; the authors' Caffe option continous_similarity)
+
+
+def _brute_force_continuous(h, labels, alpha, weighting="paper", class_num=1.0):
+    """sum_{i != j} 4 c_ij w_ij nll_ij / sum_{i != j} w_ij, with c_ij from the label rows."""
+    h = h.double().tolist()
+    y = labels.tolist()
+    n = len(h)
+    pairs = []
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            dot = sum(a * b for a, b in zip(y[i], y[j]))
+            sq_i = sum(a * a for a in y[i]) or 1.0
+            sq_j = sum(b * b for b in y[j]) or 1.0
+            c = dot * dot / (sq_i * sq_j) if dot != 0 else 0.25
+            s = 1.0 if dot > 0 else 0.0
+            theta = alpha * sum(a * b for a, b in zip(h[i], h[j]))
+            pairs.append((s, c, _softplus(theta) - s * theta))
+    n_all = len(pairs)
+    n_sim = sum(s for s, _, _ in pairs)
+    num = den = 0.0
+    for s, c, nll in pairs:
+        if weighting == "paper":
+            w = n_all / n_sim if s else n_all / (n_all - n_sim)
+        elif weighting == "class_num":
+            w = class_num if s else 1.0
+        else:
+            w = 1.0
+        num += 4.0 * c * w * nll
+        den += w
+    return num / den
+
+
+@pytest.mark.parametrize("weighting,class_num", [("paper", 1.0), ("class_num", 5.0), ("none", 1.0)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_continuous_similarity_matches_brute_force(weighting, class_num, seed):
+    h, y = _batch(seed)  # multi-label, with an item without labels
+    alpha = 10.0 / h.shape[1]
+    got = pairwise_likelihood_loss(h.double(), y, alpha=alpha, weighting=weighting, class_num=class_num,
+                                   continuous_similarity=True)
+    expected = _brute_force_continuous(h, y, alpha, weighting, class_num)
+    assert got.item() == pytest.approx(expected, rel=1e-10)
+    assert got.item() != pytest.approx(_brute_force(h, y, alpha, weighting, class_num), rel=1e-3)
+
+
+def test_continuous_similarity_factor_values():
+    from hashnet_lite.loss import continuous_similarity_factor
+    y = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0], [1, 1, 0]], dtype=torch.float32)
+    f = continuous_similarity_factor(y)
+    assert f[0, 1].item() == pytest.approx(4 * 1 / 2)  # {a} vs {a, b}: cos^2 = 1/2
+    assert f[1, 4].item() == pytest.approx(4.0)  # identical label sets
+    assert f[0, 2].item() == pytest.approx(1.0)  # no shared label: 4 * 0.25
+    assert f[3, 3].item() == pytest.approx(1.0)  # no label at all: dissimilar, weight 1
+    # single label: similar pairs weigh 4, dissimilar ones 1
+    ids = torch.tensor([0, 1, 0])
+    assert torch.equal(continuous_similarity_factor(ids), torch.tensor([[4., 1., 4.], [1., 4., 1.], [4., 1., 4.]]))
+
+
+def test_continuous_similarity_off_is_the_default_and_bit_identical():
+    h, y = _batch(13)
+    for w in ("paper", "class_num", "none"):
+        a = pairwise_likelihood_loss(h, y, alpha=1.3, weighting=w, class_num=2.0)
+        b = pairwise_likelihood_loss(h, y, alpha=1.3, weighting=w, class_num=2.0, continuous_similarity=False)
+        assert torch.equal(a, b)
+
+
+def test_continuous_similarity_gradient_matches_finite_differences():
+    h, y = _batch(14, n=6, k=4)
+    h = h.double().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda v: pairwise_likelihood_loss(v, y, alpha=1.3, continuous_similarity=True), (h,))
+
+
+def test_continuous_similarity_must_be_a_bool():
+    h, y = _batch(15)
+    with pytest.raises(ValueError, match="continuous_similarity='yes'"):
+        pairwise_likelihood_loss(h, y, alpha=1.0, continuous_similarity="yes")

@@ -1,14 +1,16 @@
 """mAP@R worked out by hand, and how much the field's conventions move it.
 
 ``ap_table`` spells out AP@R for one ranked list, row by row, exactly as the definition reads
-(PROTOCOLS: keep the top R, rel_k = 1 when the k-th item is relevant):
+(docs/conventions.md: keep the top R, rel_k = 1 when the k-th item is relevant):
 
     AP@R = (1 / n) * sum_{k <= R, rel_k = 1} (hits in the top k) / k,    n = sum_{k <= R} rel_k
 
 ``tie_order_map`` ranks the database by Hamming distance but orders each tie with the
-relevant items first or last: the best and the worst an unstable argsort can give (the
-implementations the field compares use one), so the two numbers bracket every published
-"mAP" of the same codes. ``convention_table`` puts them beside the package's deterministic
+relevant items first or last, two orders an unstable argsort (which the implementations the
+field compares use) can give. Over the whole ranking (R = all) they are the best and the worst
+any tie order gives. At a cut R they need not be: the tie at the cut also decides how many
+relevant items are counted, and R, I, [R, I] at R = 3 scores 1.0 with the relevant item last
+and 0.83 with it first (docs/conventions.md). ``convention_table`` puts them beside the package's deterministic
 and tie-aware numbers and the two ways of counting queries with nothing relevant in their top
 R. Both build the (Q, N) distance matrix: meant for small data such as the shipped digits.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import retrieval
+from ..retrieval import reference
 
 
 def ap_table(relevant, topk: int | None = None) -> dict:
@@ -53,35 +56,18 @@ def hamming_ranking(query_code, database_codes) -> tuple[np.ndarray, np.ndarray]
     return order, d[order]
 
 
-def relevance_matrix(query_labels, database_labels) -> np.ndarray:
-    """(Q, N) bool: query and database item share a label (class ids or multi-hot rows)."""
-    q, d = np.asarray(query_labels), np.asarray(database_labels)
-    if q.ndim != d.ndim or q.ndim not in (1, 2):
-        raise ValueError(f"query_labels {q.shape} and database_labels {d.shape}: expected both (N,) "
-                         "class ids or both (N, C) multi-hot rows")
-    if q.ndim == 1:
-        return q[:, None] == d[None, :]
-    return (q.astype(np.int64) @ d.astype(np.int64).T) > 0
+relevance_matrix = reference.relevance  # (Q, N) bool: query and database item share a label
 
 
 def tie_order_map(query_codes, database_codes, query_labels, database_labels, topk: int | None = None,
                   order: str = "first") -> float:
     """mAP@topk (empty="zero") when every tie in Hamming distance puts its relevant items
-    ``order="first"`` or ``"last"``: the upper and lower end of what an arbitrary tie order gives."""
+    ``order="first"`` or ``"last"``. With topk=None these are the highest and the lowest mAP an
+    arbitrary tie order gives; at a cut R they need not be (see the module docstring)."""
     if order not in ("first", "last"):
         raise ValueError(f"order={order!r} is invalid: expected 'first' or 'last'")
-    dist = retrieval.hamming_distance(query_codes, database_codes)  # (Q, N)
-    rel = relevance_matrix(query_labels, database_labels)
-    if rel.shape != dist.shape:
-        raise ValueError(f"labels give a {rel.shape} relevance matrix but the codes a {dist.shape} "
-                         "distance matrix: expected one label per item")
-    R = dist.shape[1] if topk is None else min(int(topk), dist.shape[1])
-    tie_key = ~rel if order == "first" else rel  # False sorts first
-    aps = np.empty(len(dist))
-    for i in range(len(dist)):
-        ranking = np.lexsort((np.arange(dist.shape[1]), tie_key[i], dist[i]))[:R]
-        aps[i] = ap_table(rel[i, ranking])["ap"]
-    return float(aps.mean())
+    return reference.mean_average_precision(query_codes, database_codes, query_labels, database_labels,
+                                            topk=topk, empty="zero", tie_order=f"relevant_{order}")
 
 
 def convention_table(query_codes, database_codes, query_labels, database_labels,
