@@ -116,11 +116,12 @@ def child(args) -> None:
     """One measurement in this process: prints a JSON line."""
     sys.path.insert(0, ROOT)
     from hashnet_lite import retrieval
+    from hashnet_lite.retrieval import kernels  # USE_NUMBA is read there at call time
     q, d, ql, dl = make_data(args.database, args.queries, args.bits, args.classes, args.flip, args.seed)
     R = args.topk
     result = {}
     if args.method.startswith("ours"):
-        retrieval.USE_NUMBA = args.method != "ours_numpy"
+        kernels.USE_NUMBA = args.method != "ours_numpy"
         ties = "tie_aware" if args.method == "ours_tie_aware" else "index"
         retrieval.mean_average_precision(q[:2], d[:2000], ql[:2], dl[:2000], topk=10, ties=ties)  # JIT / cache load
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -152,7 +153,7 @@ def child(args) -> None:
         sub = slice(0, min(args.tie_queries, len(q)))
         result.update(tie_spread(q[sub], d, ql[sub], dl, R))
         result["measured_queries"] = sub.stop - sub.start
-        retrieval.USE_NUMBA = True
+        kernels.USE_NUMBA = True
         result["index"] = retrieval.mean_average_precision(q[sub], d, ql[sub], dl, topk=R)
         result["tie_aware"] = retrieval.mean_average_precision(q[sub], d, ql[sub], dl, topk=R, ties="tie_aware")
     print(json.dumps(result))

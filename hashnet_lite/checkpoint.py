@@ -4,29 +4,88 @@ A checkpoint holds ``state_dict()``s, the step, the history so far and the confi
 dict, and is loaded with ``torch.load(..., weights_only=True)``, so a file from elsewhere can
 hold tensors but never run code. It is written atomically (``io.atomic_torch_save``): a crash
 leaves the previous checkpoint, never a torn one. ``meta`` records what the model was
-trained on (the data spec, the input shape), so ``load_model`` can rebuild it.
+trained on: the data spec (``data``), ``input_shape`` and ``num_classes`` (so ``load_model``
+can rebuild it), and since issue 13 the ``split_seed`` and the ``data_fingerprint``
+(``data.container.data_fingerprint``), so that a resume can tell other data from the same.
+
+Compatibility: keys are only ever added. A checkpoint without the newer keys (``running``,
+``scaler``, ``meta['data_fingerprint']``, config fields added later) loads and resumes;
+what it lacks is not compared.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 
 from .config import TrainConfig
+from .errors import CheckpointError
 from .io import atomic_torch_save
 from .model import HashNet, build_model
 
+# Config fields that may change on resume: they do not change the numbers a run gives.
+RESUMABLE_FIELDS = frozenset({"iters", "device", "num_workers", "checkpoint_every", "checkpoint_seconds",
+                              "log_every"})
+START_AFRESH = "start afresh (CLI: --overwrite, or another --out)"
 
-def check_resumable(saved: dict, config: TrainConfig) -> None:
-    """A checkpoint resumes only the run it came from (iters may grow). Fields added to
-    TrainConfig after the checkpoint was written count as their defaults."""
+
+def check_resumable(saved: dict, config: TrainConfig, *, saved_meta: dict | None = None,
+                    meta: dict | None = None, step: int | None = None, path=None) -> None:
+    """A checkpoint resumes only the run it came from: the same config (but the fields in
+    ``RESUMABLE_FIELDS``; fields added to TrainConfig after it was written count as their
+    defaults), the same data (``meta['data_fingerprint']``, when both sides have one) and
+    no more steps than ``config.iters`` (a run is continued, never cut back). Raises
+    ``CheckpointError`` saying what differs and how to proceed."""
+    where = f"resume: {str(path)!r}" if path is not None else "resume: the checkpoint"
     saved = TrainConfig.from_dict(saved).to_dict()
     now = config.to_dict()
-    ignored = {"iters", "device", "num_workers", "checkpoint_every", "log_every"}
-    changed = sorted(k for k in now if k not in ignored and saved[k] != now[k])
+    changed = sorted(k for k in now if k not in RESUMABLE_FIELDS and saved[k] != now[k])
     if changed:
         details = ", ".join(f"{k}: checkpoint {saved[k]!r} vs now {now[k]!r}" for k in changed)
-        raise ValueError(f"resume: the checkpoint was made with a different config ({details})")
+        raise CheckpointError(f"resume: the checkpoint was made with a different config ({details}); "
+                              f"resume with the same options or {START_AFRESH}")
+    if saved_meta is not None and meta is not None:
+        _check_same_data(saved_meta, meta, where)
+    if step is not None and step > config.iters:
+        raise CheckpointError(f"{where} holds {step} steps, more than iters={config.iters}: a run is "
+                              f"continued, never cut back; pass --iters {step} or more (the same number "
+                              f"only re-evaluates it) or {START_AFRESH}")
+
+
+def _describe(fp: dict) -> str:
+    sizes = fp.get("sizes") or {}
+    parts = "/".join(str(sizes.get(p, "?")) for p in ("train", "query", "database"))
+    sha = (fp.get("sha256") or "none")[:12]
+    return f"{fp.get('spec')!s}, split seed {fp.get('split_seed')}, {parts} items, sha256 {sha}"
+
+
+def _check_same_data(saved_meta: dict, meta: dict, where: str) -> None:
+    old, new = saved_meta.get("data_fingerprint"), meta.get("data_fingerprint")
+    if old and new:
+        if old.get("sha256") and new.get("sha256"):
+            same = old["sha256"] == new["sha256"]  # the contents decide; a moved file is the same data
+        else:
+            same = all(old.get(k) == new.get(k) for k in ("spec", "split_seed", "sizes", "input_shape"))
+        if not same:
+            raise CheckpointError(f"{where} was trained on different data (checkpoint: {_describe(old)}; "
+                                  f"now: {_describe(new)}); resume with the data it was trained on or "
+                                  f"{START_AFRESH}")
+        return
+    # A checkpoint from before fingerprints: compare what it recorded.
+    for key in ("input_shape", "data"):
+        a, b = saved_meta.get(key), meta.get(key)
+        if a is not None and b is not None and _plain(a) != _plain(b):
+            raise CheckpointError(f"{where} was trained on different data ({key}: checkpoint "
+                                  f"{a!r} vs now {b!r}); resume with the data it was "
+                                  f"trained on or {START_AFRESH}")
+    if new and not old:
+        warnings.warn(f"{where} predates data fingerprints: only its data spec and input shape could be "
+                      f"compared with the data now", UserWarning, stacklevel=3)
+
+
+def _plain(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def save_checkpoint(path: str | Path, model: HashNet, config: TrainConfig, *, optimizer=None, scaler=None,
@@ -50,19 +109,51 @@ def save_checkpoint(path: str | Path, model: HashNet, config: TrainConfig, *, op
 
 
 def load_checkpoint_state(path: str | Path) -> dict:
+    """The checkpoint's dict. FileNotFoundError if there is none; ``CheckpointError`` naming
+    the file if it cannot be read or is not a hashnet_lite checkpoint."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint={str(path)!r} is a directory; expected a file written by train()")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint={str(path)!r} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated file fails anywhere in torch's unpickler
+        # (RuntimeError, UnpicklingError, EOFError, even KeyError): every failure to parse the
+        # user's file means the same thing, so it is reported, with its type, as one error.
+        why = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}: {why}): it is "
+                              f"truncated, damaged or not a checkpoint; delete it to {START_AFRESH}") from e
+    required = ("model", "config", "step")
+    if not (isinstance(state, dict) and all(k in state for k in required)
+            and isinstance(state["model"], dict) and isinstance(state["config"], dict)):
+        found = f"a dict with keys {sorted(map(str, state))}" if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a hashnet_lite checkpoint: it holds {found}; "
+                              f"expected a dict with {', '.join(required)} (written by train())")
+    return state
 
 
 def load_model(path: str | Path) -> tuple[HashNet, TrainConfig, dict]:
-    """(model in eval mode, config, meta) from a checkpoint whose meta holds ``input_shape``."""
+    """(model in eval mode, config, meta) from a checkpoint whose meta holds ``input_shape``.
+
+    To evaluate on the data it was trained on: ``load_data(meta["data"],
+    seed=meta["split_seed"])`` (checkpoints older than the split seed: the training seed,
+    ``config.seed``, drew the split); ``meta["data_fingerprint"]`` tells whether the data
+    are still the same."""
     state = load_checkpoint_state(path)
-    config = TrainConfig.from_dict(state["config"])
+    try:
+        config = TrainConfig.from_dict(state["config"])
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a config this version cannot use: {e}") from e
     meta = state.get("meta") or {}
     if "input_shape" not in meta:
         raise ValueError(f"checkpoint={str(path)!r} has no meta['input_shape']; cannot rebuild the model")
     model = build_model(config, tuple(meta["input_shape"]))
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:  # tensors whose shapes do not fit the model the config describes
+        why = " ".join(str(e).split())[:300]
+        raise CheckpointError(f"checkpoint {str(path)!r}: its weights do not fit the model its config "
+                              f"and meta describe ({why})") from e
+    model.input_shape = tuple(meta["input_shape"])  # encode() checks items against it
     return model.eval(), config, meta

@@ -1,17 +1,31 @@
 """``python -m hashnet_lite {demo,train,reproduce}``: thin faces over ``experiments``.
 
-Every argument is checked (and the data loaded) before any training starts.
+Order of work, so that every mistake costs seconds, not a training run: the arguments
+(argparse, with --lr checked finite), then the output folder (created, proved writable,
+locked, and refused if it holds a run that was not asked to be continued or replaced:
+``runs``), then the data and the config, then training.
+
+Errors the user can cause (``errors.HashNetLiteError``, the package's ``ValueError`` for
+bad input, a missing file, missing pretrained weights) print as one line on stderr with
+exit code 2; anything else is a bug and keeps its traceback. Warnings print as one line
+each ("warning: Category: message").
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import textwrap
 import time
+import warnings
 from pathlib import Path
 
 from .config import BACKBONES, SCHEDULES, WEIGHTINGS
+from .errors import HashNetLiteError
 from .model import PretrainedWeightsUnavailable
 
+DESCRIPTION = ("Learn compact binary codes for fast image retrieval with HashNet (Cao et al., ICCV 2017) "
+               "and measure how well they retrieve (mAP).")
 EXAMPLES = """examples:
   python -m hashnet_lite demo
   python -m hashnet_lite train --data digits --bits 32 --out runs/digits32
@@ -19,64 +33,151 @@ EXAMPLES = """examples:
   python -m hashnet_lite train --data npz:my_arrays.npz --bits 48 --out runs/mine
   python -m hashnet_lite reproduce --data digits --bits 16 32 48 64 --out runs/repro-digits
 """
+TRAIN_DESCRIPTION = ("Train HashNet on a data set and measure retrieval: writes the model (model.pt), the "
+                     "binary codes (codes.npz), the mAP (metrics.json) and the training history to --out.")
+TRAIN_EXAMPLES = """examples:
+  python -m hashnet_lite train --data digits --bits 32 --out runs/digits32
+  python -m hashnet_lite train --data npz:my_arrays.npz --bits 48 --out runs/mine
+  python -m hashnet_lite train --data digits --bits 32 --iters 1200 --out runs/digits32 --resume
+"""
+REPRODUCE_DESCRIPTION = ("Reproduce the paper's ablation table on one split: HashNet, HashNet-W (no pair "
+                         "weights), HashNet-sgn (no continuation), HashNet+C (continuous codes), ITQ and LSH "
+                         "at each code length; writes results.json, results.md and plots to --out.")
+REPRODUCE_EXAMPLES = """examples:
+  python -m hashnet_lite reproduce --data digits --bits 16 32 48 64 --out runs/repro-digits
+  python -m hashnet_lite reproduce --data fashion-mnist --bits 32 --methods HashNet ITQ --out runs/fm
+"""
+DEMO_DESCRIPTION = ("Train HashNet on the shipped 8x8 digits (under a minute on a CPU), compare it with ITQ "
+                    "and LSH, and draw the figure runs/demo/demo.png.")
+DEMO_EXAMPLES = """example:
+  python -m hashnet_lite demo
+"""
 
 
-def _positive_int(name):
+def _wrap(text: str) -> str:  # RawDescriptionHelpFormatter keeps the examples' lines, so wrap here
+    return textwrap.fill(text, 88)
+
+
+def _positive_int(name, low=1):
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name}={text!r} is invalid: expected an integer >= 1") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"--{name}={value} is invalid: expected an integer >= 1")
+            raise argparse.ArgumentTypeError(f"--{name}={text!r} is invalid: expected an integer >= {low}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"--{name}={value} is invalid: expected an integer >= {low}")
+        return value
+    return parse
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"--{name}={text!r} is invalid: expected a positive finite number")
         return value
     return parse
 
 
 def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
-    p.add_argument("--data", default="digits",
-                   help="digits | fashion-mnist[:ROOT] | npz:PATH | cifar10:ROOT | list:ROOT | "
-                        "imagenet100:ROOT | nuswide:ROOT | coco:ROOT (default: digits)")
+    p.add_argument("--data", default="digits", metavar="SPEC",
+                   help="the data set: digits (shipped, offline), fashion-mnist[:ROOT], fashion-mosaic[:ROOT], "
+                        "cifar10[:ROOT], "
+                        "npz:PATH (your arrays), list:ROOT (your list files), imagenet100[:ROOT], "
+                        "nuswide[:ROOT], coco[:ROOT] (default: digits)")
     if bits_many:
-        p.add_argument("--bits", type=_positive_int("bits"), nargs="+", default=[16, 32, 48, 64])
+        p.add_argument("--bits", type=_positive_int("bits"), nargs="+", default=[16, 32, 48, 64], metavar="K",
+                       help="code lengths in bits, one column of the table each (default: 16 32 48 64)")
     else:
-        p.add_argument("--bits", type=_positive_int("bits"), default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--topk", type=_positive_int("topk"), default=None,
-                   help="R of mAP@R (default: the data set's protocol; all for digits/fashion-mnist/cifar10)")
-    p.add_argument("--backbone", choices=BACKBONES, default=None, help="default: the data set's preset")
+        p.add_argument("--bits", type=_positive_int("bits"), default=32, metavar="K",
+                       help="code length in bits (default: 32)")
+    p.add_argument("--seed", type=_positive_int("seed", 0), default=0, metavar="S",
+                   help="training seed: initial weights, batch order, dropout, augmentation, ITQ/LSH "
+                        "(default: 0)")
+    p.add_argument("--split-seed", type=_positive_int("split-seed", 0), default=None, metavar="S",
+                   help="seed of the query/training/database split of digits, fashion-mnist and cifar10, "
+                        "recorded apart from --seed (default: the value of --seed; npz: and list: data "
+                        "come split)")
+    p.add_argument("--topk", type=_positive_int("topk"), default=None, metavar="R",
+                   help="R of mAP@R (default: the data set's protocol: the whole database for digits, "
+                        "fashion-mnist, cifar10, npz:, list:; 1000 for imagenet100; 5000 for nuswide, coco)")
+    p.add_argument("--backbone", choices=BACKBONES, default=None,
+                   help="network under the hash layer (default: the data set's preset: cnn for digits and "
+                        "fashion-mnist, alexnet for the paper's data sets, mlp for feature vectors)")
     p.add_argument("--pretrained", action="store_true", default=None,
-                   help="ImageNet weights for torchvision backbones (default: the preset's)")
-    p.add_argument("--iters", type=_positive_int("iters"), default=None, help="training steps (default: preset)")
-    p.add_argument("--batch-size", type=_positive_int("batch-size"), default=None)
-    p.add_argument("--lr", type=float, default=None, help="backbone learning rate (hash layer: 10x)")
-    p.add_argument("--schedule", choices=SCHEDULES, default=None)
-    p.add_argument("--weighting", choices=WEIGHTINGS, default=None)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--root", default=None, help="folder holding data sets (default: data/ of this repository)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+                   help="start torchvision backbones from ImageNet weights (default: the preset's "
+                        "choice, on for the paper's data sets)")
+    p.add_argument("--iters", type=_positive_int("iters"), default=None, metavar="N",
+                   help="training steps (default: the preset's: 600 for digits, 3000 for fashion-mnist, "
+                        "1500 for npz:/list:, 10000 for the paper's data sets)")
+    p.add_argument("--batch-size", type=_positive_int("batch-size", 2), default=None, metavar="B",
+                   help="items per SGD step (default: the preset's: 128 for fashion-mnist, else 64)")
+    p.add_argument("--lr", type=_positive_float("lr"), default=None,
+                   help="backbone learning rate, a positive finite number; the hash layer uses 10x "
+                        "(default: the preset's: 0.003 digits, 0.03 fashion-mnist, 0.01 npz:/list:, "
+                        "0.0003 paper)")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help="how beta grows: authors (the paper's code), staircase (per epoch), constant "
+                        "(no continuation) (default: authors)")
+    p.add_argument("--weighting", choices=WEIGHTINGS, default=None,
+                   help="pair weights of the loss: paper (Eq. 5), class_num (the authors' PyTorch code), "
+                        "none (default: paper)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to train: auto (CUDA when there is a GPU), cpu, cuda (default: auto)")
+    p.add_argument("--num-workers", type=_positive_int("num-workers", 0), default=0, metavar="W",
+                   help="DataLoader worker processes reading images (default: 0, in the main process)")
+    p.add_argument("--root", default=None,
+                   help="folder holding the data sets named without :ROOT (default: $HASHNET_LITE_DATA, "
+                        "else data/ of this repository)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hashnet_lite", description=__doc__,
-                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train HashNet on the shipped digits (< 1 min on a CPU), compare with ITQ and LSH")
-    demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--bits", type=_positive_int("bits"), default=32)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    demo.add_argument("--iters", type=_positive_int("iters"), default=None, help="training steps (default: preset)")
-    demo.add_argument("--no-progress", action="store_true")
-    train = sub.add_parser("train", help="train HashNet and write metrics.json, codes.npz, model.pt")
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="python -m hashnet_lite", description=_wrap(DESCRIPTION),
+                                     epilog=EXAMPLES, formatter_class=formatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,reproduce}")
+    demo = sub.add_parser("demo", help="train HashNet on the shipped digits (< 1 min on a CPU), compare with "
+                          "ITQ and LSH", description=_wrap(DEMO_DESCRIPTION), epilog=DEMO_EXAMPLES,
+                          formatter_class=formatter)
+    demo.add_argument("--out", default="runs/demo", metavar="DIR",
+                      help="folder for demo.png and metrics.json, replaced by each demo (default: runs/demo)")
+    demo.add_argument("--bits", type=_positive_int("bits"), default=32, metavar="K",
+                      help="code length in bits (default: 32)")
+    demo.add_argument("--seed", type=_positive_int("seed", 0), default=0, metavar="S",
+                      help="seed of the split, the training and the baselines (default: 0)")
+    demo.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                      help="where to train: auto (CUDA when there is a GPU), cpu, cuda (default: auto)")
+    demo.add_argument("--iters", type=_positive_int("iters"), default=None, metavar="N",
+                      help="training steps (default: the digits preset's 600)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
+    train = sub.add_parser("train", help="train HashNet and write metrics.json, codes.npz, model.pt",
+                           description=_wrap(TRAIN_DESCRIPTION), epilog=TRAIN_EXAMPLES, formatter_class=formatter)
     _add_common(train, bits_many=False)
-    train.add_argument("--out", required=True)
-    train.add_argument("--resume", action="store_true", help="continue from DIR/model.pt when it exists")
-    repro = sub.add_parser("reproduce", help="HashNet, its ablations, ITQ and LSH at several code lengths")
+    train.add_argument("--out", required=True, metavar="DIR",
+                       help="output folder, created and checked writable before any data is loaded; one run "
+                            "at a time (required, no default)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoint model.pt, with the same data and "
+                            "options; --iters may grow (default: off)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out, finished or not (default: off: a folder holding a run "
+                            "is refused)")
+    repro = sub.add_parser("reproduce", help="HashNet, its ablations, ITQ and LSH at several code lengths",
+                           description=_wrap(REPRODUCE_DESCRIPTION), epilog=REPRODUCE_EXAMPLES,
+                           formatter_class=formatter)
     _add_common(repro, bits_many=True)
-    repro.add_argument("--out", required=True)
-    repro.add_argument("--methods", nargs="+", default=None, help="default: all six")
+    repro.add_argument("--out", required=True, metavar="DIR",
+                       help="output folder; a re-run into it keeps the rows made with the same data and options "
+                            "and resumes unfinished ones from checkpoints/ (required, no default)")
+    repro.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                       help="methods to run (default: all six: HashNet HashNet-W HashNet-sgn HashNet+C ITQ LSH)")
+    repro.add_argument("--overwrite", action="store_true",
+                       help="make again the rows and checkpoints in --out that were made otherwise (other "
+                            "data, seed or options) or cannot be read (default: off: such a folder is refused)")
     return parser
 
 
@@ -86,7 +187,8 @@ def _config_and_data(args):
     from .presets import preset_config, preset_name
 
     kind, _ = parse_data_spec(args.data)
-    data = load_data(args.data, seed=args.seed, root=args.root)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    data = load_data(args.data, seed=split_seed, root=args.root)
     preset = preset_name(kind, data.input_shape)
     overrides = dict(bits=args.bits if isinstance(args.bits, int) else args.bits[0], seed=args.seed,
                      backbone=args.backbone, pretrained=args.pretrained, iters=args.iters,
@@ -106,10 +208,16 @@ def _config_and_data(args):
 
 def cmd_train(args) -> int:
     from .experiments import train_and_evaluate
+    from .runs import RunLock, check_train_folder, prepare_out_dir, remove_train_files
 
-    data, config, topk, _ = _config_and_data(args)
-    metrics = train_and_evaluate(data, config, args.out, topk=topk, progress=not args.no_progress,
-                                 resume=args.resume)
+    out = prepare_out_dir(args.out)
+    with RunLock(out) as lock:
+        check_train_folder(out, resume=args.resume, overwrite=args.overwrite)
+        data, config, topk, _ = _config_and_data(args)
+        if args.overwrite and lock.fd is not None:  # only now: a typo in --data deletes nothing
+            remove_train_files(out)
+        metrics = train_and_evaluate(data, config, out, topk=topk, progress=not args.no_progress,
+                                     resume=args.resume)
     if metrics:
         r = "all" if topk is None else topk
         print(f"{data.spec}, {config.bits} bits: mAP@{r} = {metrics['map']:.4f} "
@@ -120,18 +228,29 @@ def cmd_train(args) -> int:
 def cmd_reproduce(args) -> int:
     from .distributed import is_main_process
     from .experiments import METHODS, check_methods, reproduce
+    from .runs import RunLock, prepare_out_dir
 
     methods = check_methods(args.methods or METHODS)
-    data, config, topk, preset = _config_and_data(args)
-    rows = reproduce(data, args.bits, args.out, config, topk=topk, methods=methods, preset=preset,
-                     progress=not args.no_progress)
+    out = prepare_out_dir(args.out)
+    with RunLock(out):
+        data, config, topk, preset = _config_and_data(args)
+        rows = reproduce(data, args.bits, out, config, topk=topk, methods=methods, preset=preset,
+                         progress=not args.no_progress, overwrite=args.overwrite)
     if is_main_process():
-        print((Path(args.out) / "results.md").read_text())
+        print((out / "results.md").read_text())
         print(f"{len(rows)} rows -> {args.out}/results.json")
     return 0
 
 
 def cmd_demo(args) -> int:
+    from .runs import RunLock, prepare_out_dir
+
+    out = prepare_out_dir(args.out)
+    with RunLock(out):
+        return _demo(args, out)
+
+
+def _demo(args, out: Path) -> int:
     import dataclasses
 
     from .data import load_data
@@ -150,7 +269,6 @@ def cmd_demo(args) -> int:
     for method in ("ITQ", "LSH"):
         scores[method] = evaluate(*baseline_codes(method, data, args.bits, args.seed), data, topk)["map"]
     seconds = time.perf_counter() - t0
-    out = Path(args.out)
     title = f"HashNet on digits, {args.bits} bits (mAP over the whole database)"
     figure = save_figure(demo_figure(history, scores, title), out / "demo.png")
     write_json_atomic({"map": scores, "bits": args.bits, "topk": topk, "convention": "zero",
@@ -162,14 +280,28 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {category.__name__}: {' '.join(str(message).split())}\n"
+
+
+# What a user can cause. ValueError is the package's bad-input error (checks.check and every
+# loader); FileNotFoundError a data set or checkpoint that is not there.
+USER_ERRORS = (HashNetLiteError, ValueError, FileNotFoundError, PretrainedWeightsUnavailable)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = {"demo": cmd_demo, "train": cmd_train, "reproduce": cmd_reproduce}[args.command]
+    previous = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
     try:
-        return {"demo": cmd_demo, "train": cmd_train, "reproduce": cmd_reproduce}[args.command](args)
-    except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
+        return command(args)
+    except USER_ERRORS as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = previous
 
 
 if __name__ == "__main__":

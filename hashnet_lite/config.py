@@ -7,6 +7,7 @@ and result files.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 SCHEDULES = ("authors", "staircase", "constant")
@@ -59,7 +60,12 @@ class TrainConfig:
     amp: bool = True  # mixed precision; only ever used on CUDA
     num_workers: int = 0
     log_every: int = 50
-    checkpoint_every: int = 1000
+    # Checkpoints (when train() is given a file): every ``checkpoint_every`` steps; None
+    # (default) = every tenth of the run, at most every 1,000 steps, so that a run of any
+    # length can be resumed after a kill. Also at least every ``checkpoint_seconds`` of
+    # training. Neither changes the numbers a run gives.
+    checkpoint_every: int | None = None
+    checkpoint_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         _check(_integer(self.bits) and self.bits >= 1, "bits", self.bits, "an integer >= 1")
@@ -70,30 +76,41 @@ class TrainConfig:
         _check(_integer(self.batch_size) and self.batch_size >= 2, "batch_size",
                self.batch_size, "an integer >= 2 (pairs are formed inside the batch)")
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a number in [0, 1)")
-        _check(_number(self.lr) and self.lr > 0, "lr", self.lr, "a positive number")
+        _check(_finite(self.lr) and self.lr > 0, "lr", self.lr, "a positive finite number")
         _check(isinstance(self.hidden, int) and self.hidden >= 1, "hidden", self.hidden, "an integer >= 1")
         _check(_integer(self.width) and self.width >= 1, "width", self.width, "an integer >= 1")
         _check(isinstance(self.augment, bool), "augment", self.augment, "True or False")
         _check(_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
-        _check(_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay,
-               "a number >= 0")
+        _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay,
+               "a finite number >= 0")
         _check(_number(self.lr_decay) and 0 < self.lr_decay <= 1, "lr_decay", self.lr_decay, "a number in (0, 1]")
-        _check(_number(self.hash_lr_mult) and self.hash_lr_mult > 0, "hash_lr_mult", self.hash_lr_mult,
-               "a positive number")
-        _check(_number(self.gamma) and self.gamma >= 0, "gamma", self.gamma, "a number >= 0")
-        _check(_number(self.power) and self.power >= 0, "power", self.power, "a number >= 0")
+        _check(_finite(self.hash_lr_mult) and self.hash_lr_mult > 0, "hash_lr_mult", self.hash_lr_mult,
+               "a positive finite number")
+        _check(_finite(self.gamma) and self.gamma >= 0, "gamma", self.gamma, "a finite number >= 0")
+        _check(_finite(self.power) and self.power >= 0, "power", self.power, "a finite number >= 0")
         _check(isinstance(self.num_workers, int) and self.num_workers >= 0, "num_workers", self.num_workers,
                "an integer >= 0")
         _check(self.step_size >= 1, "step_size", self.step_size, "an integer >= 1")
         _check(self.epoch_step >= 1, "epoch_step", self.epoch_step, "an integer >= 1")
         _check(self.lr_step >= 1, "lr_step", self.lr_step, "an integer >= 1")
-        _check(self.beta0 > 0, "beta0", self.beta0, "a positive number")
-        _check(self.alpha is None or self.alpha > 0, "alpha", self.alpha, "None or a positive number")
-        _check(self.class_num > 0, "class_num", self.class_num, "a positive number")
+        _check(_finite(self.beta0) and self.beta0 > 0, "beta0", self.beta0, "a positive finite number")
+        _check(self.alpha is None or (_finite(self.alpha) and self.alpha > 0), "alpha", self.alpha,
+               "None or a positive finite number")
+        _check(_finite(self.class_num) and self.class_num > 0, "class_num", self.class_num, "a positive finite number")
         _check(self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:"),
                "device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
         _check(self.log_every >= 1, "log_every", self.log_every, "an integer >= 1")
-        _check(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
+        _check(self.checkpoint_every is None or (_integer(self.checkpoint_every) and self.checkpoint_every >= 1),
+               "checkpoint_every", self.checkpoint_every, "None or an integer >= 1")
+        _check(_number(self.checkpoint_seconds) and self.checkpoint_seconds >= 0, "checkpoint_seconds",
+               self.checkpoint_seconds, "a number of seconds >= 0")
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Steps between checkpoints: ``checkpoint_every``, or a tenth of the run (at most 1,000)."""
+        if self.checkpoint_every is not None:
+            return self.checkpoint_every
+        return max(1, min(1000, self.iters // 10))
 
     @property
     def alpha_value(self) -> float:
@@ -118,6 +135,10 @@ def _integer(value) -> bool:
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:  # inf passes "> 0" and turns the first step's loss into NaN
+    return _number(value) and math.isfinite(value)
 
 
 def _check(ok: bool, name: str, value, expected: str) -> None:

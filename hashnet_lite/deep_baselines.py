@@ -70,16 +70,13 @@ from types import MappingProxyType
 import torch
 import torch.nn.functional as F
 
+from .checks import check as _check
+from .checks import is_number
 from .loss import as_label_matrix, similarity
 
 
-def _check(ok: bool, name: str, value, expected: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} is invalid: expected {expected}")
-
-
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return is_number(value) and math.isfinite(value)
 
 
 def _outputs_and_similarity(out: torch.Tensor, labels: torch.Tensor, name: str):

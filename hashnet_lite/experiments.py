@@ -9,11 +9,16 @@ The methods (named as in the paper's ablation study, Sec. 4.3):
 - ``ITQ``, ``LSH``: fitted on the training items' flattened inputs.
 
 ``train_and_evaluate`` is the ``train`` command; ``reproduce`` the ``reproduce`` command.
-Every file is written atomically; a reproduction run keeps finished rows and skips them.
+Every file is written atomically. A reproduction run keeps finished rows and skips them,
+but only rows made by the same run: each row carries the key of everything that
+determines it (method, bits, the data fingerprint, the seed, the config, R and the mAP
+conventions), and rows made otherwise are refused or, with ``overwrite=True``, made again:
+never relabelled.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -22,10 +27,14 @@ import numpy as np
 
 from . import retrieval
 from .baselines import ITQ, LSH
+from .checkpoint import RESUMABLE_FIELDS, check_resumable, load_checkpoint_state
 from .config import TrainConfig
+from .data.container import data_fingerprint
 from .distributed import is_main_process
+from .errors import CheckpointError, RunFolderError
 from .io import save_npz_atomic, write_json_atomic, write_text_atomic
 from .presets import PROTOCOLS
+from .runs import note
 from .train import encode, fit
 
 METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "ITQ", "LSH")
@@ -67,16 +76,20 @@ def train_and_evaluate(data, config: TrainConfig, out: str | Path, *, topk: int 
         return {}
     query_codes = encode(model, data.query, device=config.device)
     database_codes = encode(model, data.database, device=config.device)
+    fingerprint = data_fingerprint(data)
     metrics = {
         **evaluate(query_codes, database_codes, data, topk),
         "topk": topk, "convention": CONVENTION, "ties": TIES, "bits": config.bits, "data": data.spec,
         "backbone": config.backbone, "iters": config.iters, "seed": config.seed,
+        "split_seed": fingerprint["split_seed"], "data_fingerprint": fingerprint,
         "seconds": time.perf_counter() - t0, "seconds_train": seconds_train,
         "protocol": data.protocol, "final_loss": history[-1]["loss"] if history else None,
         "final_beta": history[-1]["beta"] if history else None,
     }
+    label_ids = getattr(data, "label_ids", None)  # the user's class id of each label column
+    extra = {} if label_ids is None else {"label_ids": np.asarray(label_ids)}
     save_npz_atomic(out / "codes.npz", query_codes=query_codes, database_codes=database_codes,
-                    query_labels=data.y_query, database_labels=data.y_database)
+                    query_labels=data.y_query, database_labels=data.y_database, **extra)
     write_json_atomic({"metrics": metrics, "history": history}, out / "history.json")
     write_json_atomic(metrics, out / "metrics.json")
     return metrics
@@ -96,13 +109,97 @@ def check_methods(methods) -> tuple[str, ...]:
     return tuple(methods)
 
 
+def run_key(fingerprint: dict, config: TrainConfig, topk: int | None) -> str:
+    """16 hex digits of a hash of everything that determines a reproduction's rows but the
+    method and the bits: the data (its fingerprint), the config (fields that leave the
+    numbers alone excluded: device, workers, checkpoint and log intervals), R and the
+    conventions. Rows with another key were made otherwise."""
+    cfg = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS - {"iters"} and k != "bits"}
+    data = fingerprint.get("sha256") or [fingerprint.get(k) for k in ("spec", "split_seed", "sizes")]
+    blob = {"data": data, "split_seed": fingerprint.get("split_seed"), "config": cfg, "topk": topk,
+            "convention": CONVENTION, "ties": TIES}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _row_key(method: str, bits: int, run: str) -> str:
+    return hashlib.sha256(json.dumps([method, bits, run]).encode()).hexdigest()[:16]
+
+
+def _read_json(path: Path, kind: type, overwrite: bool):
+    """The JSON in ``path`` (``kind()`` if there is none). Unreadable: refused, or with
+    ``overwrite`` None (started afresh: its rows are made again)."""
+    if not path.is_file():
+        return kind()
+    try:
+        value = json.loads(path.read_text())
+        if not isinstance(value, kind) or (kind is list and not all(
+                isinstance(r, dict) and "method" in r and "bits" in r for r in value)):
+            raise ValueError(f"expected a JSON {kind.__name__} of rows")
+        return value
+    except (OSError, ValueError) as e:
+        if overwrite:
+            note(f"--overwrite: {str(path)!r} is unreadable ({type(e).__name__}); its rows are made again")
+            return None
+        raise RunFolderError(f"{str(path)!r} is unreadable ({type(e).__name__}: {e}); it may have been "
+                             f"truncated. Pass --overwrite to make its rows again (finished checkpoints are "
+                             f"reused) or move it away") from e
+
+
+def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, topk) -> str:
+    """What differs between ``rows`` (made by another run) and this run, in words."""
+    diffs = set()
+    for r in rows:
+        if "run" not in r:
+            diffs.add("made before rows were keyed by their data and config")
+            continue
+        if r.get("seed") != config.seed:
+            diffs.add(f"seed {r.get('seed')} (now {config.seed})")
+        old = r.get("data_fingerprint") or {}
+        if old.get("sha256") != fingerprint.get("sha256") or old.get("split_seed") != fingerprint.get("split_seed"):
+            diffs.add(f"data {old.get('spec')} split seed {old.get('split_seed')} (now {fingerprint['spec']} "
+                      f"split seed {fingerprint['split_seed']})")
+        if r.get("topk") != topk:
+            diffs.add(f"topk {r.get('topk')} (now {topk})")
+        if r.get("method") in DEEP_METHODS and isinstance(r.get("config"), dict):
+            now = method_config(r["method"], dataclasses.replace(config, bits=r["bits"])).to_dict()
+            for k, v in now.items():
+                if k not in RESUMABLE_FIELDS - {"iters"} and k in r["config"] and r["config"][k] != v:
+                    diffs.add(f"{k} {r['config'][k]!r} (now {v!r})")
+    return "; ".join(sorted(diffs)) or "other settings"
+
+
+DEEP_METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C")
+
+
+def _check_checkpoints(out: Path, todo, config: TrainConfig, meta: dict, overwrite: bool) -> None:
+    """Before any training: every checkpoint a row in ``todo`` would resume from must belong
+    to this run (data, config, steps) and be readable; otherwise refused, or with
+    ``overwrite`` deleted (that row trains from scratch)."""
+    for method, bits in todo:
+        path = out / "checkpoints" / f"{method}-{bits}.pt"
+        if method not in DEEP_METHODS or method == "HashNet+C" or not path.is_file():
+            continue
+        try:
+            state = load_checkpoint_state(path)
+            check_resumable(state["config"], method_config(method, dataclasses.replace(config, bits=bits)),
+                            saved_meta=state.get("meta") or {}, meta=meta, step=state["step"], path=path)
+        except CheckpointError as e:
+            if not overwrite:
+                raise
+            path.unlink()
+            note(f"--overwrite: removed {str(path)!r} ({str(e).split(': ', 1)[-1][:120]}...)")
+
+
 def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: int | None,
               methods=METHODS, preset: str | None = None, pr_bits: int | None = None,
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, overwrite: bool = False) -> list[dict]:
     """Every method at every code length on one split. Writes ``results.json`` (rows of
     method, bits, map, topk, ...) after each row, ``results.md``, ``pr_curves.json`` and
-    the plots; rows already in ``results.json`` are kept and skipped. Under torchrun every
-    rank trains; only rank 0 encodes, evaluates and writes."""
+    the plots. Rows already in ``results.json`` that this run would make (the same
+    ``run_key``) are kept and skipped; rows made otherwise raise ``RunFolderError`` saying
+    what differs, or with ``overwrite=True`` are dropped and made again, as are unreadable
+    files and checkpoints of another run. Under torchrun every rank trains; only rank 0
+    encodes, evaluates and writes."""
     methods = check_methods(methods)
     bits_list = [int(b) for b in bits_list]
     if not bits_list or any(b < 1 for b in bits_list):
@@ -110,19 +207,43 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     out = Path(out)
     pr_bits = pr_bits if pr_bits is not None else (32 if 32 in bits_list else bits_list[len(bits_list) // 2])
     results_path, pr_path = out / "results.json", out / "pr_curves.json"
-    rows = json.loads(results_path.read_text()) if results_path.is_file() else []
-    pr_curves = json.loads(pr_path.read_text()) if pr_path.is_file() else {}
+    fingerprint = data_fingerprint(data)
+    run = run_key(fingerprint, config, topk)
+    rows = _read_json(results_path, list, overwrite) or []
+    pr_curves = _read_json(pr_path, dict, overwrite)
+    pr_lost, pr_curves = pr_curves is None, pr_curves or {}
+    foreign = [r for r in rows if r.get("run") != run]
+    if foreign:
+        if not overwrite:
+            raise RunFolderError(
+                f"{str(out)!r} holds {len(foreign)} result rows made otherwise "
+                f"({_made_otherwise(foreign, fingerprint, config, topk)}); their numbers would be shown "
+                f"under this run's labels. Pass --overwrite to make them again with these settings, or "
+                f"choose another --out")
+        note(f"--overwrite: {len(foreign)} rows made otherwise are made again "
+             f"({_made_otherwise(foreign, fingerprint, config, topk)})")
+        rows = [r for r in rows if r.get("run") == run]
+    pr_curves = {m: c for m, c in pr_curves.items() if isinstance(c, dict) and c.get("run") == run}
+    if pr_lost:  # the binary rows at pr_bits are made again for their curves (from finished checkpoints)
+        rows = [r for r in rows if r["bits"] != pr_bits or r["method"] not in methods or r["method"] == "HashNet+C"]
     done = {(r["method"], r["bits"]) for r in rows}
+    meta = {"data": data.spec, "input_shape": list(data.input_shape), "data_fingerprint": fingerprint}
+    todo = [(m, b) for b in bits_list for m in methods if (m, b) not in done]
+    _check_checkpoints(out, todo, config, meta, overwrite)
 
-    def record(method, bits, q, d, seconds, continuous=False, extra=None):
+    def record(method, bits, q, d, seconds, continuous=False, extra=None, cfg=None):
         row = {"method": method, "bits": bits, **evaluate(q, d, data, topk, continuous=continuous),
                "topk": topk, "convention": CONVENTION, "ties": TIES, "data": data.spec,
-               "seed": config.seed, "seconds": round(seconds, 2), **(extra or {})}
+               "seed": config.seed, "split_seed": fingerprint["split_seed"], "seconds": round(seconds, 2),
+               **(extra or {}), "config": cfg.to_dict() if cfg is not None else {"bits": bits, "seed": config.seed},
+               "data_fingerprint": fingerprint, "run": run, "key": _row_key(method, bits, run)}
+        rows[:] = [r for r in rows if (r["method"], r["bits"]) != (method, bits)]
         rows.append(row)
         done.add((method, bits))
         if bits == pr_bits and not continuous:
             p, r = retrieval.precision_recall_curve(q, d, data.y_query, data.y_database)
-            pr_curves[method] = {"precision": np.asarray(p).tolist(), "recall": np.asarray(r).tolist(), "bits": bits}
+            pr_curves[method] = {"precision": np.asarray(p).tolist(), "recall": np.asarray(r).tolist(), "bits": bits,
+                                 "run": run}
             write_json_atomic(pr_curves, pr_path)
         write_json_atomic(rows, results_path)
 
@@ -146,12 +267,12 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
             q, d = encode(model, data.query, device=cfg.device), encode(model, data.database, device=cfg.device)
             extra = {"final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
                      "quantization_error": history[-1]["quantization_error"]}
-            record(method, bits, q, d, time.perf_counter() - t0, extra=extra)
+            record(method, bits, q, d, time.perf_counter() - t0, extra=extra, cfg=cfg)
             if method == "HashNet" and "HashNet+C" in methods and ("HashNet+C", bits) not in done:
                 beta = history[-1]["beta"]
                 qc = encode(model, data.query, device=cfg.device, continuous=True, beta=beta)
                 dc = encode(model, data.database, device=cfg.device, continuous=True, beta=beta)
-                record("HashNet+C", bits, qc, dc, time.perf_counter() - t0, continuous=True)
+                record("HashNet+C", bits, qc, dc, time.perf_counter() - t0, continuous=True, cfg=cfg)
     if not is_main_process():
         return rows
     order = {m: i for i, m in enumerate(METHODS)}
@@ -173,7 +294,7 @@ def results_markdown(rows: list[dict], data, topk: int | None, preset: str | Non
              f"queries with no relevant item in their top list count as AP 0 (convention `{CONVENTION}`). "
              f"HashNet+C ranks by the inner product of the continuous outputs. ITQ and LSH are fitted "
              f"on the training items' flattened inputs. Backbone `{config.backbone}`, {config.iters} "
-             f"iterations, seed {config.seed}.", "",
+             f"iterations, seed {config.seed}{_split_note(data, config)}.", "",
              "| method | " + " | ".join(f"{b} bits" for b in bits_list) + " |",
              "| --- |" + " --- |" * len(bits_list)]
     for m in methods:
@@ -184,6 +305,11 @@ def results_markdown(rows: list[dict], data, topk: int | None, preset: str | Non
         cells = [f"{published[b]:.4f}" if b in published else "-" for b in bits_list]
         lines.append("| HashNet (paper, AlexNet) | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _split_note(data, config: TrainConfig) -> str:
+    split_seed = getattr(data, "split_seed", None)
+    return "" if split_seed is None or split_seed == config.seed else f" (split seed {split_seed})"
 
 
 def _write_plots(rows, pr_curves, out: Path, title: str) -> None:

@@ -16,7 +16,7 @@ The data sets that train from scratch on a CPU (shipped digits, Fashion-MNIST, a
 arrays brought with ``npz:``) use a small backbone and a faster continuation
 (gamma, step_size) so that beta still climbs in a short run (to 3.5 on the digits, 12.2 on
 Fashion-MNIST); their numbers were tuned on the project's own runs (see README and
-benchmarks/README.md).
+tuning/README.md).
 """
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ PROTOCOLS: dict[str, Protocol] = {
                        "180 (18/class)", "1,617 (every non-query item)", None),
     "fashion-mnist": Protocol("Fashion-MNIST", "10 classes, single label", "5,000 (500/class)",
                               "1,000 (100/class)", "69,000 (every non-query item)", None),
+    "fashion-mosaic": Protocol("Fashion-MNIST 2x2 mosaics (multi-label)", "10 classes, multi-label (union of 4)",
+                               "5,000", "1,000 (test images)", "20,000 (training images)", 5000),
     "npz": Protocol("your arrays (npz:)", "class ids or multi-hot", "as given", "as given", "as given", None),
     "list": Protocol("your list files (list:)", "multi-hot", "train.txt", "test.txt", "database.txt", None),
 }
@@ -69,11 +71,15 @@ PRESETS: dict[str, dict] = {
                    gamma=0.02, step_size=50),
     # 5,000 training images of 28x28 (crop + flip augmented by the loader): the small CNN at
     # width 32 (32-64-128), batch 128, 3,000 steps, ~7 min on 2 cores. Chosen from the
-    # trials in benchmarks/README.md; on the CPU, 32 bits, seeds 0/1: 0.836/0.825 (2,000
+    # trials in tuning/README.md; on the CPU, 32 bits, seeds 0/1: 0.836/0.825 (2,000
     # steps with lr_step 700: 0.800/0.797; the old 16-32-64 net, batch 64, no augmentation,
     # gamma 0.02: 0.769 at seed 0).
     "fashion-mnist": dict(backbone="cnn", width=32, iters=3000, batch_size=128, lr=0.03, lr_step=700,
                           gamma=0.05, step_size=50),
+    # 2x2 mosaics of Fashion-MNIST (28x28, multi-label; data/README.md): the Fashion-MNIST
+    # network and schedule.
+    "fashion-mosaic": dict(backbone="cnn", width=32, iters=3000, batch_size=128, lr=0.03, lr_step=700,
+                           gamma=0.05, step_size=50),
     "cifar10": dict(_PAPER, class_num=1.0),
     "imagenet100": dict(_PAPER, class_num=100.0),
     "nuswide": dict(_PAPER, class_num=5.0),

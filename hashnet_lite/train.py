@@ -26,6 +26,7 @@ from . import distributed
 from .checkpoint import check_resumable, load_checkpoint_state, load_model, save_checkpoint  # noqa: F401 (load_model: re-exported)
 from .config import TrainConfig
 from .continuation import beta_at
+from .errors import CheckpointError, TrainingDiverged
 from .loss import pairwise_likelihood_loss
 from .model import HashNet, binarize, build_model
 
@@ -104,10 +105,14 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     Returns the history: one dict per logged step with ``step``, ``loss`` (mean since the
     last record), ``beta``, ``lr``, ``quantization_error`` (mean |h - sign(h)|) and
     ``seconds``. ``callback(step, logs)`` is called after every step. With ``checkpoint``
-    set, state is saved there atomically every ``checkpoint_every`` steps and at the end;
-    ``resume=True`` continues from it when it exists. ``meta`` (plain data, e.g. the data
-    spec and input shape) is stored in the checkpoint beside the config.
+    set, state is saved there atomically every ``config.checkpoint_interval`` steps (a tenth
+    of the run unless ``checkpoint_every`` is set), at least every ``checkpoint_seconds`` of
+    training (checked at logged steps) and at the end; ``resume=True`` continues from it when
+    it exists, if it belongs to this run (``checkpoint.check_resumable``: config, data, steps).
+    ``meta`` (plain data: the data spec, input shape, data fingerprint) is stored in the
+    checkpoint beside the config.
     """
+    _check_config(config)
     if len(dataset) < 2:
         raise ValueError(f"dataset has {len(dataset)} items: expected at least 2 (pairs are formed inside a batch)")
     if resume and checkpoint is None:
@@ -129,8 +134,13 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     start, history, running = 0, [], {}
     if resume and checkpoint is not None and Path(checkpoint).is_file():
         state = load_checkpoint_state(checkpoint)
-        check_resumable(state["config"], config)
-        model.load_state_dict(state["model"])
+        check_resumable(state["config"], config, saved_meta=state.get("meta") or {}, meta=meta or {},
+                        step=state["step"], path=checkpoint)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as e:  # shapes that the checks above could not see (e.g. no fingerprint)
+            raise CheckpointError(f"resume: the weights in {str(checkpoint)!r} do not fit this model "
+                                  f"({' '.join(str(e).split())[:300]})") from e
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
         start, history = state["step"], list(state["history"])
@@ -148,6 +158,8 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     # The loss average of the record in progress and the clock continue across a resume.
     loss_sum, loss_count = running.get("loss_sum", 0.0), running.get("loss_count", 0)
     t0 = time.perf_counter() - running.get("seconds", 0.0)
+    every = config.checkpoint_interval
+    last_save = time.perf_counter()
 
     def seed_step(step):  # augmentation and dropout of ``step``: a function of (seed, step, rank)
         torch.manual_seed(_seed_for(config.seed + 7919, step * world_size + rank))
@@ -174,7 +186,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
 
             loss_value = loss.item()
             if not np.isfinite(loss_value):
-                raise FloatingPointError(f"loss became {loss_value} at step {step} (lr={lr}); lower lr")
+                raise TrainingDiverged(f"loss became {loss_value} at step {step} (lr={lr}); lower lr")
             loss_sum += loss_value
             loss_count += 1
             logs = {"step": step + 1, "loss": loss_value, "beta": beta, "lr": lr,
@@ -190,7 +202,12 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
                     bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", beta=f"{beta:.2f}")
             if bar is not None:
                 bar.update(1)
-            if checkpoint is not None and ((step + 1) % config.checkpoint_every == 0 or done):
+            # By wall time too, so that a slow run never loses more than a few minutes; checked at
+            # logged steps only, where every rank of a DDP run takes the same decision.
+            late = checkpoint is not None and (step + 1) % config.log_every == 0 and _agree(
+                time.perf_counter() - last_save >= config.checkpoint_seconds, device, world_size)
+            if checkpoint is not None and ((step + 1) % every == 0 or done or late):
+                last_save = time.perf_counter()
                 if rank == 0:
                     running = {"loss_sum": loss_sum, "loss_count": loss_count,
                                "seconds": time.perf_counter() - t0}
@@ -204,6 +221,21 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         bar.close()
     model.eval()
     return history
+
+
+def _agree(flag: bool, device: torch.device, world_size: int) -> bool:
+    """True on every rank if it is True on any (the ranks' clocks differ)."""
+    if world_size == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _check_config(config) -> None:
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config={config!r} is invalid: expected a TrainConfig (e.g. TrainConfig(bits=32) or "
+                        f"preset_for(data, bits=32)[0])")
 
 
 def _progress_bar(total: int, start: int, enabled: bool):
@@ -224,6 +256,7 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
     """
     device = resolve_device(device)
     model = model.to(device).eval()
+    expected = getattr(model, "input_shape", None)  # set by fit() and load_model()
     # A private generator: iterating a DataLoader draws a seed from the global RNG otherwise.
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda",
                         generator=torch.Generator())
@@ -233,6 +266,9 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
         loader = tqdm(loader, desc="encode", unit="batch", dynamic_ncols=True)
     out = []
     for x, _ in loader:
+        if not out and expected is not None and tuple(x.shape[1:]) != tuple(expected):
+            raise ValueError(f"dataset items have shape {tuple(x.shape[1:])} but the model was built for "
+                             f"inputs of shape {tuple(expected)}: encode the kind of data it was trained on")
         z = model.project(x.to(device, non_blocking=True)).float()
         out.append((torch.tanh(beta * z) if continuous else binarize(z)).cpu())
     if not out:
@@ -242,9 +278,23 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
 
 def fit(data, config: TrainConfig, *, progress: bool = True, callback: StepCallback | None = None,
         checkpoint: str | Path | None = None, resume: bool = False) -> tuple[HashNet, list[dict]]:
-    """Build the model for ``data`` (a ``RetrievalData``) with seed ``config.seed`` and train it."""
+    """Build the model for ``data`` (a ``RetrievalData``) with seed ``config.seed`` and train it.
+
+    With ``checkpoint``, its meta records the data spec, input shape, number of classes,
+    the split seed and the data's fingerprint (``data.container.data_fingerprint``), which a
+    resume compares."""
+    _check_config(config)
+    for name in ("train", "spec", "input_shape"):
+        if not hasattr(data, name):
+            raise TypeError(f"data={type(data).__name__} has no {name!r}: expected a loaded data set "
+                            f"(hashnet_lite.load_data(spec))")
     model = build_model(config, data.input_shape)  # seeded with config.seed
+    model.input_shape = tuple(data.input_shape)  # encode() checks items against it
     meta = {"data": data.spec, "input_shape": list(data.input_shape), "num_classes": data.num_classes}
+    if checkpoint is not None:
+        from .data.container import data_fingerprint
+
+        meta.update(split_seed=getattr(data, "split_seed", None), data_fingerprint=data_fingerprint(data))
     history = train(model, data.train, config, progress=progress, callback=callback,
                     checkpoint=checkpoint, resume=resume, meta=meta)
     return model, history

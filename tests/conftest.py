@@ -1,48 +1,21 @@
-"""Shared fixtures: a tiny synthetic retrieval data set with class structure.
-
-Items are (x float32 (D,), y float32 multi-hot (C,)), like the package's own data sets.
-Each class has a Gaussian centre; items are centre + unit noise, so an mlp learns codes
-that separate the classes within a few dozen SGD steps on a CPU.
-"""
+"""Shared fixtures. tests/ goes on sys.path first, so that the test modules in every
+sub-folder (tests/retrieval/, tests/data/, tests/teaching/; no __init__.py, so every test
+file's basename is unique) and the processes they spawn can ``import helpers``."""
 from __future__ import annotations
 
-from types import SimpleNamespace
+import os
+import sys
+from pathlib import Path
 
-import pytest
-import threadpoolctl
-import torch
-from torch.utils.data import Dataset
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("MPLBACKEND", "Agg")  # headless figures, wherever matplotlib is first imported
 
+from types import SimpleNamespace  # noqa: E402
 
-class SyntheticHashData(Dataset):
-    """n items of dimension d in c classes (class of item i: i % c).
-
-    ``multi_label=True`` also gives every third item the next class as a second label,
-    so that similarity (sharing >= 1 label) is not an equivalence relation.
-    ``images`` reshapes x to (1, side, side) with side * side == d.
-    """
-
-    def __init__(self, n: int = 128, d: int = 16, c: int = 4, *, seed: int = 0, spread: float = 2.0,
-                 multi_label: bool = False, images: bool = False):
-        g = torch.Generator().manual_seed(seed)
-        centres = torch.randn(c, d, generator=g) * spread
-        self.classes = torch.arange(n) % c
-        self.x = (centres[self.classes] + torch.randn(n, d, generator=g)).float()
-        self.y = torch.nn.functional.one_hot(self.classes, c).float()
-        if multi_label:
-            extra = torch.arange(0, n, 3)
-            self.y[extra, (self.classes[extra] + 1) % c] = 1.0
-        if images:
-            side = int(round(d ** 0.5))
-            assert side * side == d, "images=True needs d to be a square"
-            self.x = self.x.view(n, 1, side, side)
-        self.input_shape = tuple(self.x.shape[1:])
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
+import pytest  # noqa: E402
+import threadpoolctl  # noqa: E402
+import torch  # noqa: E402
+from helpers import SyntheticHashData  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -55,6 +28,25 @@ def one_thread():
     with threadpoolctl.threadpool_limits(1):  # numpy's BLAS (scikit-learn depends on threadpoolctl)
         yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Every figure a test opened is closed after it (only where matplotlib was loaded: the
+    core's tests never import it)."""
+    yield
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    """The lessons' data: 4 classes of 16-dim Gaussian clusters, 40 queries, 120 training items,
+    200 database items (hashnet_lite.data.synthetic)."""
+    from hashnet_lite.data.synthetic import gaussian_clusters
+
+    return gaussian_clusters(4, per_class=60, n_query=10, n_train=30, dim=16, spread=1.0, seed=0)
 
 
 @pytest.fixture

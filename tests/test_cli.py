@@ -6,28 +6,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import write_npz
 
 from hashnet_lite import cli, experiments, retrieval
-from hashnet_lite.train import load_model
-
-
-def write_npz(path, *, n_classes=4, dim=12, per_class=(8, 10, 20), multi_label=False, seed=0, drop=()):
-    """Gaussian clusters as the npz: format expects (class ids, or multi-hot when multi_label)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(n_classes, dim)) * 3
-    arrays = {}
-    for part, k in zip(("query", "train", "database"), per_class):
-        y = np.repeat(np.arange(n_classes), k)
-        x = centres[y] + rng.normal(size=(len(y), dim))
-        if multi_label:
-            hot = np.eye(n_classes, dtype=np.uint8)[y]
-            hot[::3, (y[::3] + 1) % n_classes] = 1
-            y = hot
-        arrays[f"x_{part}"], arrays[f"y_{part}"] = x.astype(np.float32), y
-    for key in drop:
-        arrays.pop(key)
-    np.savez(path, **arrays)
-    return path
+from hashnet_lite.checkpoint import load_model
 
 
 def run(argv):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from hashnet_lite.checkpoint import load_checkpoint_state
 from hashnet_lite.config import TrainConfig
 from hashnet_lite.model import build_model
-from hashnet_lite.train import encode, load_checkpoint_state, resolve_device, train
+from hashnet_lite.train import encode, resolve_device, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none on this machine")
 
@@ -19,8 +20,7 @@ CONFIG = TrainConfig(bits=16, backbone="mlp", hidden=64, batch_size=32, iters=40
 
 
 def _run(data, config, **kw):
-    torch.manual_seed(config.seed)
-    model = build_model(config, data.input_shape)
+    model = build_model(config, data.input_shape)  # weights drawn from config.seed
     history = train(model, data, config, progress=False, **kw)
     return model, history
 
@@ -87,8 +87,7 @@ def test_amp_resume_on_cuda_matches_uninterrupted(toy_data, tmp_path):
     path = tmp_path / "ck.pt"
     _run(toy_data, dataclasses.replace(CONFIG, iters=20), checkpoint=path)
     assert load_checkpoint_state(path)["scaler"]  # the GradScaler state is saved under amp
-    torch.manual_seed(123)
-    resumed = build_model(CONFIG, toy_data.input_shape)
+    resumed = build_model(dataclasses.replace(CONFIG, seed=123), toy_data.input_shape)  # other weights: replaced
     history = train(resumed, toy_data, CONFIG, progress=False, checkpoint=path, resume=True)
     for (k, va), vb in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(va, vb, rtol=1e-4, atol=1e-5), k

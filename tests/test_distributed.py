@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -13,11 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from helpers import (  # tests/ is on sys.path, also in the spawned processes
+    SyntheticHashData,
+    free_port,
+)
 
 from hashnet_lite import distributed
+from hashnet_lite.checkpoint import load_checkpoint_state
 from hashnet_lite.config import TrainConfig
 from hashnet_lite.model import build_model
-from hashnet_lite.train import load_checkpoint_state, train
+from hashnet_lite.train import train
 
 WORLD = 2
 # dropout=0: dropout masks are drawn per rank for the rank's shard, so with dropout > 0 two
@@ -29,15 +33,12 @@ CNN = TrainConfig(bits=8, backbone="cnn", hidden=16, batch_size=8, iters=3, lr=0
 
 
 def _data(images: bool):
-    from conftest import SyntheticHashData  # tests/ is on sys.path, also in the spawned processes
-
     # images: 1 x 8 x 8, the smallest size the cnn is made for
     return SyntheticHashData(n=64, d=64 if images else 16, c=4, seed=2, multi_label=True, images=images)
 
 
 def _fresh_model(config, shape):
-    torch.manual_seed(config.seed)
-    return build_model(config, shape)
+    return build_model(config, shape)  # its weights drawn from config.seed
 
 
 def _worker(rank: int, out: str, port: int) -> None:
@@ -92,18 +93,12 @@ def _no_seconds(history):
     return [{k: v for k, v in rec.items() if k != "seconds"} for rec in history]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     tests_dir = str(Path(__file__).parent)
-    assert tests_dir in sys.path  # the spawned processes import this module and conftest from here
-    mp.spawn(_worker, args=(str(out), _free_port()), nprocs=WORLD, join=True)
+    assert tests_dir in sys.path  # the spawned processes import this module and helpers from here
+    mp.spawn(_worker, args=(str(out), free_port()), nprocs=WORLD, join=True)
     return out
 
 

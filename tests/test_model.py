@@ -1,5 +1,6 @@
-"""Backbones + hash layer: initialisation, h = tanh(beta z), sign codes, every backbone on
-every input kind, and the offline pretrained-weights path (no network is ever touched)."""
+"""Backbones + hash layer: initialisation (seeded by config.seed), h = tanh(beta z), sign codes,
+every backbone on every input kind, and the offline pretrained-weights path (no network is
+ever touched)."""
 from __future__ import annotations
 
 from urllib.error import URLError
@@ -10,13 +11,23 @@ import torchvision
 
 from hashnet_lite import model as M
 from hashnet_lite.config import TrainConfig
-from hashnet_lite.model import (HashNet, ImageAdapter, binarize, build_backbone, build_model,
-                                resolve_backbone)
+from hashnet_lite.model import (
+    HashNet,
+    ImageAdapter,
+    binarize,
+    build_backbone,
+    build_model,
+    resolve_backbone,
+)
 
 
 def _mlp_net(d=16, bits=8, hidden=32, seed=0):
-    torch.manual_seed(seed)
-    return build_model(TrainConfig(bits=bits, backbone="mlp", hidden=hidden), (d,))
+    return build_model(TrainConfig(bits=bits, backbone="mlp", hidden=hidden, seed=seed), (d,))
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_hash_layer_initialisation():
@@ -37,6 +48,43 @@ def test_build_model_hash_layer_width_and_init():
     assert net.bits == 12
     assert net.hash_layer.in_features == 32 and net.hash_layer.out_features == 12
     assert torch.equal(net.hash_layer.bias, torch.zeros(12))
+
+
+@pytest.mark.parametrize("backbone, shape", [("mlp", (16,)), ("cnn", (1, 8, 8))])
+def test_build_model_draws_its_weights_from_config_seed(backbone, shape):
+    config = TrainConfig(bits=8, backbone=backbone, hidden=16, seed=3)
+    torch.manual_seed(0)
+    a = build_model(config, shape)
+    torch.manual_seed(1)  # the global RNG plays no part
+    b = build_model(config, shape)
+    assert _same_weights(a, b)
+    c = build_model(TrainConfig(bits=8, backbone=backbone, hidden=16, seed=4), shape)
+    assert not torch.equal(a.hash_layer.weight, c.hash_layer.weight)
+    first = [p for p in a.backbone.parameters() if p.dim() > 1][0]
+    assert not torch.equal(first, [p for p in c.backbone.parameters() if p.dim() > 1][0])
+
+
+def test_build_model_leaves_the_callers_rng_alone():
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
+    build_model(TrainConfig(bits=8, backbone="mlp", hidden=16), (16,))
+    assert torch.equal(torch.get_rng_state(), state)
+    after = torch.rand(3)
+    torch.manual_seed(1234)
+    assert torch.equal(after, torch.rand(3))  # the caller's next draw is as if nothing happened
+
+
+def test_build_model_class_variant_has_identical_weights():
+    class Tagged(HashNet):  # a lesson's variant: another forward, the same parameters
+        def __init__(self, backbone, feature_dim, bits, tag):
+            super().__init__(backbone, feature_dim, bits)
+            self.tag = tag
+
+    config = TrainConfig(bits=8, backbone="mlp", hidden=16, seed=5)
+    plain = build_model(config, (16,))
+    variant = build_model(config, (16,), model_class=Tagged, tag="x")
+    assert type(variant) is Tagged and variant.tag == "x"
+    assert _same_weights(plain, variant)
 
 
 @pytest.mark.parametrize("beta", [0.5, 1.0, 7.14])
@@ -105,7 +153,7 @@ def _forward_backward(net, shape, batch=2):
     ("auto", (16,)), ("auto", (1, 28, 28)),
 ])
 def test_small_backbones_forward_backward(backbone, shape):
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # the inputs
     _forward_backward(build_model(TrainConfig(bits=8, backbone=backbone, hidden=32), shape), shape, batch=4)
 
 

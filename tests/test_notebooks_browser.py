@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -141,12 +141,6 @@ def _stop(pids: list[int], *, group: bool, grace_s: float = 10.0) -> None:
             return
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _api(base: str, path: str, method: str = "GET"):
     req = urllib.request.Request(base + path, method=method)
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -191,7 +185,7 @@ def lab(tmp_path_factory) -> LabServer:
                JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"), IPYTHONDIR=str(root / "ipython"),
                MPLCONFIGDIR=str(root / "matplotlib"), PYTHONUNBUFFERED="1")
     env.pop("JUPYTER_PATH", None)
-    port = _free_port()
+    port = free_port()
     log = root / "server.log"
     cmd = [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1",
            f"--port={port}", "--port-retries=0", "--IdentityProvider.token=",
@@ -249,7 +243,8 @@ def lab(tmp_path_factory) -> LabServer:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import Error as PlaywrightError, sync_playwright
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         try:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import write_npz
 from sklearn.datasets import load_digits
 
 from hashnet_lite.data import load_data
 from hashnet_lite.experiments import baseline_codes, evaluate
-from hashnet_lite.presets import preset_config, preset_name
+from hashnet_lite.presets import preset_for
 from hashnet_lite.train import encode, fit
 
 pytestmark = pytest.mark.slow
@@ -36,15 +37,14 @@ def digits_npz(path, *, multi_label: bool, seed: int = 1):
             hot[np.arange(len(idx)), 10 + labels % 2] = 1
             labels = hot
         arrays[f"x_{name}"], arrays[f"y_{name}"] = x[idx].astype(np.float32), labels
-    np.savez(path, **arrays)
-    return f"npz:{path}"
+    return f"npz:{write_npz(path, arrays)}"
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_hashnet_beats_the_baselines_on_npz_features(tmp_path, multi_label):
     data = load_data(digits_npz(tmp_path / "digits.npz", multi_label=multi_label))
     assert data.input_shape == (64,)
-    config, topk = preset_config(preset_name("npz", data.input_shape), bits=32, iters=600)
+    config, topk = preset_for(data, bits=32, iters=600)  # the "features" preset
     model, _ = fit(data, config, progress=False)
     ours = evaluate(encode(model, data.query), encode(model, data.database), data, topk)["map"]
     itq = evaluate(*baseline_codes("ITQ", data, 32, seed=0), data, topk)["map"]

@@ -12,6 +12,8 @@ Specs (``load_data(spec)``; ``parse_data_spec`` checks the form):
 - ``fashion-mnist[:ROOT]``: the 70,000 Fashion-MNIST images; 100 queries and 500 training
   items per class, database = every non-query item (69,000). Images (1, 28, 28), random
   crop (padding 2) + horizontal flip at training time.
+- ``fashion-mosaic[:ROOT]``: multi-label 2x2 mosaics of Fashion-MNIST images (28x28, labels the
+  union of the four classes); 5,000 training, 1,000 query, 20,000 database mosaics; mAP@5000.
 - ``cifar10[:ROOT]``: the 60,000 CIFAR-10 images; 100 queries and 500 training items per
   class, database = the other 54,000 (training items excluded). Images (3, 32, 32), random
   crop (padding 4) + horizontal flip at training time.
@@ -26,7 +28,8 @@ repository's ``data/`` folder).
 
 Modules: ``container`` (RetrievalData, ArrayDataset, the seeded per-class split), ``digits``,
 ``npz``, ``images`` (Fashion-MNIST, CIFAR-10, list files; it imports torchvision, which takes
-seconds, so it is imported only when one of those is asked for) and ``synthetic``.
+seconds, so it is imported only when one of those is asked for), ``mosaic`` (multi-label
+Fashion-MNIST mosaics) and ``synthetic``.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from .npz import NPZ_KEYS, load_npz
 SPEC_FORMS = {
     "digits": ("none", "digits"),
     "fashion-mnist": ("optional", "fashion-mnist[:ROOT]"),
+    "fashion-mosaic": ("optional", "fashion-mosaic[:ROOT]"),
     "cifar10": ("optional", "cifar10[:ROOT]"),
     "npz": ("required", "npz:PATH"),
     "list": ("required", "list:ROOT"),
@@ -101,6 +105,10 @@ def load_data(spec: str, *, seed: int = 0, root: str | Path | None = None) -> Re
 
     if kind == "fashion-mnist":
         return images.load_fashion_mnist(spec, arg, base, seed=seed)
+    if kind == "fashion-mosaic":
+        from .mosaic import load_fashion_mosaic
+
+        return load_fashion_mosaic(spec, arg, base, seed=seed)
     if kind == "cifar10":
         folder = Path(arg).expanduser() if arg else base / "cifar10"
         return images.load_cifar10(spec, folder, seed=seed)

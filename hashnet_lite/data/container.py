@@ -5,15 +5,26 @@
 ``input_shape`` and ``y`` a float32 multi-hot row of length C, the same labels as uint8 numpy
 arrays (what ``retrieval`` needs), the protocol's R for mAP@R and one sentence that says how
 the split was made.
+
+Two things every loader shares live here too: ``labels_to_rows``, the one check and
+conversion of labels (class ids are mapped to 0..C-1; parts with no label at all are
+refused, unlabelled rows are counted in a warning), and ``data_fingerprint``, what a run
+records about its data so that a checkpoint or a result row can never be mixed up with
+another data set or split.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from ..errors import DataError, DataWarning
 
 PARTS = ("train", "query", "database")
 
@@ -33,6 +44,16 @@ class RetrievalData:
     num_classes: int
     topk: int | None  # the protocol's R for mAP@R (None: the whole database)
     protocol: str  # one sentence: sizes, how the split was made, R, seed
+    # The seed the split was drawn with (None: parts given as they are, npz: and list:);
+    # load_data(spec, seed=split_seed) gives this split again.
+    split_seed: int | None = None
+    # Labels given as class ids: the user's id of each label column (C,), int64; else None.
+    label_ids: np.ndarray | None = None
+
+    @functools.cached_property
+    def fingerprint(self) -> dict:
+        """``data_fingerprint(self)``, computed once (hashing Fashion-MNIST takes ~0.1 s)."""
+        return _fingerprint(self)
 
     def arrays(self, part: str) -> np.ndarray:
         """(N, D) float32 flattened inputs of ``part`` under the test-time transform.
@@ -165,10 +186,10 @@ def split_arrays(spec: str, x: torch.Tensor, class_ids: np.ndarray, *, seed: int
                  n_query: int, n_train: int, database: str, topk: int | None,
                  name: str, augment=None) -> RetrievalData:
     """A RetrievalData whose three parts share ``x`` through index arrays."""
-    class_ids = np.asarray(class_ids, dtype=np.int64)
-    num_classes = int(class_ids.max()) + 1
-    labels = one_hot(class_ids, num_classes)
-    train, query, db = split_per_class(class_ids, n_query, n_train, seed=seed,
+    rows, label_ids = labels_to_rows({"all": class_ids}, name, names={"all": "labels"})
+    labels = rows["all"]
+    num_classes = labels.shape[1]
+    train, query, db = split_per_class(label_ids[labels.argmax(1)], n_query, n_train, seed=seed,
                                        database=database)
     y = torch.from_numpy(labels)
     contents = ("every non-query item (training items included)" if database == "rest"
@@ -185,4 +206,131 @@ def split_arrays(spec: str, x: torch.Tensor, class_ids: np.ndarray, *, seed: int
         database=ArrayDataset(x, y, index=db),
         y_train=labels[train], y_query=labels[query], y_database=labels[db],
         input_shape=tuple(x.shape[1:]), num_classes=num_classes, topk=topk,
-        protocol=protocol)
+        protocol=protocol, split_seed=seed, label_ids=label_ids)
+
+
+# ---------------------------------------------------------------- labels
+
+def labels_to_rows(ys: dict, where: str, *, names: dict | None = None) -> tuple[dict, np.ndarray | None]:
+    """The label check and conversion every loader uses: ``ys`` maps a part to its labels,
+    all (N,) class ids or all (N, C) 0/1 multi-hot rows. Returns ({part: (N, C) uint8 rows},
+    label_ids), where label_ids (C,) int64 holds the user's id of each column for class ids
+    and is None for multi-hot rows.
+
+    Class ids must be integers >= 0; they are mapped to 0..C-1 in sorted order over all
+    parts, so C is the number of distinct ids (an id of 10**9 costs one column, not 10**9).
+    Mapping changes no number: similarity only asks whether two rows share a column.
+    A part whose rows are all zero is refused (nothing in it is similar to anything: training
+    learns nothing, no query finds anything); some zero rows draw a ``DataWarning`` with
+    their count. ``names`` says how to call each part's labels in messages (default y_PART).
+    """
+    names = {p: (names or {}).get(p, f"y_{p}") for p in ys}
+    ys = {p: np.asarray(y) for p, y in ys.items()}
+    for p, y in ys.items():
+        if y.dtype.kind == "c":
+            raise DataError(f"{where}: {names[p]} has complex dtype {y.dtype}; expected real class ids "
+                            f"or 0/1 rows")
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+            raise DataError(f"{where}: {names[p]} has dtype {y.dtype}; expected numbers")
+        if y.ndim not in (1, 2):
+            raise DataError(f"{where}: {names[p]} has shape {y.shape}; expected (N,) class ids or (N, C) rows")
+    kinds = {p: y.ndim for p, y in ys.items()}
+    if len(set(kinds.values())) != 1:
+        raise DataError(f"{where}: label kinds differ between parts (ndim {kinds}); use 1-D "
+                        f"class ids everywhere or 2-D multi-hot rows everywhere")
+    if next(iter(kinds.values())) == 1:
+        for p, y in ys.items():
+            as_float = y.astype(np.float64)
+            wrong = (as_float < 0) | (as_float != np.round(as_float))  # NaN is caught here too
+            if wrong.any():
+                raise DataError(f"{where}: {names[p]} must hold non-negative integer class ids; "
+                                f"found {y[wrong][:5].tolist()}")
+        ids = {p: y.astype(np.int64) for p, y in ys.items()}
+        label_ids = np.unique(np.concatenate(list(ids.values())))
+        rows = {}
+        for p, y in ids.items():
+            out = np.zeros((len(y), len(label_ids)), np.uint8)
+            out[np.arange(len(y)), np.searchsorted(label_ids, y)] = 1
+            rows[p] = out
+        return rows, label_ids
+    widths = {p: y.shape[1] for p, y in ys.items()}
+    if len(set(widths.values())) != 1:
+        raise DataError(f"{where}: multi-hot label widths differ between parts: {widths}")
+    for p, y in ys.items():
+        bad = y[(y != 0) & (y != 1)]
+        if bad.size:
+            raise DataError(f"{where}: {names[p]} must hold 0/1 multi-hot rows; found values "
+                            f"{np.unique(bad)[:5].tolist()}")
+    rows = {p: y.astype(np.uint8) for p, y in ys.items()}
+    check_unlabelled(rows, where, names)
+    return rows, None
+
+
+def check_unlabelled(rows: dict, where: str, names: dict) -> None:
+    """Refuses a part with no label at all; warns with the count of rows with no label."""
+    for p, y in rows.items():
+        empty = int((y.sum(axis=1) == 0).sum()) if y.size else len(y)
+        if len(y) and empty == len(y):
+            raise DataError(f"{where}: every row of {names[p]} is all zero (no label); items with no "
+                            f"label are similar to nothing, so there is nothing to learn or find")
+        if empty:
+            warnings.warn(f"{where}: {empty} of {len(y)} rows of {names[p]} have no label (all zero): "
+                          f"they are similar to nothing", DataWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------- fingerprint
+
+def data_fingerprint(data) -> dict:
+    """What a run was trained and evaluated on, as plain data: the ``spec``, the
+    ``split_seed``, the ``sizes`` of the parts, ``input_shape``, ``num_classes`` and
+    ``sha256``, a hash of every part's stored inputs and labels (``hashed: "arrays"``) or,
+    for image files, of the file list and the labels (``"file list"``; the images themselves
+    are not read). Two loads of the same data and split give the same fingerprint; a
+    changed file, another split seed or another data set give another.
+
+    Works on anything with ``spec``, ``input_shape`` and some of ``train``, ``query``,
+    ``database`` (parts that hold neither arrays nor a file list leave ``sha256`` None).
+    A RetrievalData computes it once (``data.fingerprint``).
+    """
+    return data.fingerprint if isinstance(data, RetrievalData) else _fingerprint(data)
+
+
+def _fingerprint(data) -> dict:
+    h = hashlib.sha256()
+    sizes, kinds = {}, set()
+    for part in PARTS:
+        dataset = getattr(data, part, None)
+        if dataset is None:
+            continue
+        sizes[part] = len(dataset)
+        h.update(part.encode())
+        kinds.add(_hash_dataset(h, dataset))
+    hashed = kinds.pop() if len(kinds) == 1 else None
+    return {"spec": str(data.spec), "split_seed": getattr(data, "split_seed", None), "sizes": sizes,
+            "input_shape": [int(s) for s in data.input_shape],
+            "num_classes": int(getattr(data, "num_classes", 0) or 0),
+            "sha256": h.hexdigest() if hashed else None, "hashed": hashed}
+
+
+def _hash_array(h, a) -> None:
+    a = np.ascontiguousarray(a.numpy() if isinstance(a, torch.Tensor) else a)
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(memoryview(a).cast("B"))
+
+
+def _hash_dataset(h, dataset) -> str | None:
+    if isinstance(dataset, ArrayDataset):
+        rows = slice(None) if dataset.index is None else dataset.index
+        _hash_array(h, dataset.x[rows])
+        _hash_array(h, dataset.y[rows])
+        return "arrays"
+    if hasattr(dataset, "paths") and hasattr(dataset, "labels"):  # image files (data/images.py)
+        h.update("\n".join(map(str, dataset.paths)).encode())
+        _hash_array(h, dataset.labels)
+        return "file list"
+    if isinstance(getattr(dataset, "x", None), (np.ndarray, torch.Tensor)) and \
+            isinstance(getattr(dataset, "y", None), (np.ndarray, torch.Tensor)):
+        _hash_array(h, dataset.x)  # an in-memory Dataset built elsewhere
+        _hash_array(h, dataset.y)
+        return "arrays"
+    return None

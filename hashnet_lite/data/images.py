@@ -20,7 +20,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..presets import PROTOCOLS
-from .container import RetrievalData, iterate_features, split_arrays
+from ..errors import DataError
+from .container import RetrievalData, check_unlabelled, iterate_features, split_arrays
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # dataset-fashion-mnist
 FASHION_STEMS = {
@@ -113,10 +114,9 @@ def find_fashion_mnist(root: Path, explicit: bool) -> tuple[dict | None, list[Pa
 FASHION_PADDING = 2  # pixels of zero padding the training crops are taken from
 
 
-def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0,
-                       n_query: int = 100, n_train: int = 500) -> RetrievalData:
-    """All 70,000 Fashion-MNIST images, split CIFAR-10-style (100 queries and 500 training
-    items per class, database = every non-query item); images (1, 28, 28) kept as uint8."""
+def fashion_mnist_arrays(arg: str | None, base: Path) -> tuple[dict, Path]:
+    """The four Fashion-MNIST arrays (``train_images`` (60000, 28, 28) uint8, ``train_labels``,
+    ``test_images``, ``test_labels``) and the folder they came from, checked."""
     root = Path(arg).expanduser() if arg else base
     files, looked = find_fashion_mnist(root, explicit=arg is not None)
     if files is None:
@@ -147,6 +147,14 @@ def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0,
     if parts["train_images"].shape[1:] != parts["test_images"].shape[1:]:
         raise ValueError(f"Fashion-MNIST train and t10k images differ in size: "
                          f"{parts['train_images'].shape[1:]} vs {parts['test_images'].shape[1:]}")
+    return parts, files["train_images"].parent
+
+
+def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0,
+                       n_query: int = 100, n_train: int = 500) -> RetrievalData:
+    """All 70,000 Fashion-MNIST images, split CIFAR-10-style (100 queries and 500 training
+    items per class, database = every non-query item); images (1, 28, 28) kept as uint8."""
+    parts, folder = fashion_mnist_arrays(arg, base)
     x = torch.from_numpy(np.concatenate([parts["train_images"], parts["test_images"]]))
     y = np.concatenate([parts["train_labels"], parts["test_labels"]]).astype(np.int64)
     if y.min() < 0:
@@ -154,10 +162,10 @@ def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0,
     # Training items get a random 28x28 crop of the 2-pixel zero-padded image + a left-right
     # flip (TrainConfig.augment=False turns it off): with it, the preset's wider CNN and batch
     # 128 gave the best measured pair of seeds; at batch 64 it did not help
-    # (benchmarks/README.md, "Fashion-MNIST preset trials").
+    # (tuning/README.md, "Fashion-MNIST preset trials").
     return split_arrays(spec, x.unsqueeze(1), y, seed=seed, n_query=n_query, n_train=n_train,
                         database="rest", topk=PROTOCOLS["fashion-mnist"].topk,
-                        name=f"Fashion-MNIST from {files['train_images'].parent}",
+                        name=f"Fashion-MNIST from {folder}",
                         augment=functools.partial(random_crop_flip, padding=FASHION_PADDING))
 
 
@@ -294,7 +302,11 @@ def load_list_files(spec: str, root: Path, *, topk: int | None, name: str = "lis
                     resize: int = 256, crop: int = 224) -> RetrievalData:
     """``train.txt`` (training set), ``test.txt`` (queries) and ``database.txt`` under ROOT,
     used as given. Items whose label row is all zero are kept: they are relevant to no
-    query (and, as queries, find nothing relevant)."""
+    query (and, as queries, find nothing relevant); ``check_unlabelled`` counts them in a
+    warning and refuses a file with no label at all."""
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{name} data folder {str(root)!r} is a file; expected a folder holding "
+                        f"{', '.join(LIST_FILES.values())} (see data/README.md)")
     if not root.is_dir():
         raise FileNotFoundError(f"{name} data folder {str(root)!r} does not exist; it should "
                                 f"hold {', '.join(LIST_FILES.values())} (see data/README.md)")
@@ -303,6 +315,7 @@ def load_list_files(spec: str, root: Path, *, topk: int | None, name: str = "lis
     if len(set(widths.values())) != 1:
         raise ValueError(f"list files under {str(root)!r} disagree on the number of labels: {widths}")
     labels = {p: lab for p, (_, lab) in read.items()}
+    check_unlabelled(labels, f"list files under {str(root)!r}", LIST_FILES)
     unlabeled = sum(int((lab.sum(1) == 0).sum()) for lab in labels.values())
     sizes = ", ".join(f"{LIST_FILES[p]} {len(lab):,} {role}" for p, lab, role in zip(
         LIST_FILES, labels.values(), ("training items", "queries", "database items")))

@@ -1,12 +1,15 @@
 """Your own arrays: an .npz file with the three parts already split."""
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .container import PARTS, ArrayDataset, RetrievalData, one_hot
+from ..errors import DataError
+from .container import PARTS, ArrayDataset, RetrievalData, labels_to_rows
 
 NPZ_KEYS = ("x_train", "y_train", "x_query", "y_query", "x_database", "y_database")
 
@@ -19,29 +22,15 @@ def load_npz(path, *, spec: str | None = None) -> RetrievalData:
     and std (a column with std 0 is only centred), so an MLP trains at any scale;
     3-D (N, H, W) -> (1, H, W) images; 4-D -> NCHW, or NHWC when the last axis is 1 or 3
     and the second is not. uint8 images are scaled to [0, 1]; float images are used as
-    they are. Labels: 1-D non-negative class ids (one-hot, C = max id + 1 over all three
-    parts) or 2-D multi-hot 0/1 rows, the same kind in every part.
+    they are. Labels: 1-D non-negative integer class ids (one-hot over the distinct ids of
+    all three parts, in sorted order; ``label_ids`` keeps the ids) or 2-D multi-hot 0/1 rows,
+    the same kind in every part (see ``labels_to_rows``). Complex inputs are refused.
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"npz file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in NPZ_KEYS if k not in f.files]
-            if missing:
-                raise ValueError(f"npz file {str(path)!r} lacks the keys {missing}; it has "
-                                 f"{sorted(f.files)}, expected all of {list(NPZ_KEYS)}")
-            arrays = {k: f[k] for k in NPZ_KEYS}
-    except ValueError as e:
-        if "lacks the keys" in str(e):
-            raise
-        raise ValueError(f"npz file {str(path)!r} could not be read as plain arrays: {e}") from e
-    except (OSError, EOFError) as e:
-        raise ValueError(f"npz file {str(path)!r} is not a readable .npz file: {e}") from e
-
+    arrays = _read_npz(path)
     xs = {p: arrays[f"x_{p}"] for p in PARTS}
     ys = {p: arrays[f"y_{p}"] for p in PARTS}
-    labels = _npz_labels(path, xs, ys)  # checks rows, kinds, values
+    labels, label_ids = _npz_labels(path, xs, ys)  # checks rows, kinds, values
     x_kind = _npz_check_inputs(path, xs)
     num_classes = labels["train"].shape[1]
 
@@ -66,63 +55,88 @@ def load_npz(path, *, spec: str | None = None) -> RetrievalData:
         database=ArrayDataset(xs["database"], torch.from_numpy(labels["database"])),
         y_train=labels["train"], y_query=labels["query"], y_database=labels["database"],
         input_shape=tuple(xs["train"].shape[1:]), num_classes=num_classes, topk=None,
-        protocol=protocol)
+        protocol=protocol, label_ids=label_ids)
 
 
-def _npz_labels(path: Path, xs: dict, ys: dict) -> dict:
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first bytes (empty archive: the second)
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _read_npz(path: Path) -> dict:
+    """The six arrays of the file; a DataError that says what the file is otherwise.
+
+    The first bytes tell an .npz (a zip archive) from a single .npy array, a pickle or
+    text, so the message names what was found rather than numpy's guess ("pickled data").
+    A truncated or damaged archive fails with zipfile's BadZipFile (not an OSError), at
+    opening or, for a bad CRC, when an array is read: both become "corrupt".
+    """
+    where = f"npz file {str(path)!r}"
+    if path.is_dir():
+        raise DataError(f"{where} is a directory; expected an .npz file made with np.savez")
+    if not path.is_file():
+        raise FileNotFoundError(f"{where} does not exist")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise DataError(f"{where} cannot be read ({e.strerror})") from e
+    if head.startswith(NPY_MAGIC):
+        raise DataError(f"{where} holds a single array (.npy format); expected an .npz archive with the "
+                        f"keys {list(NPZ_KEYS)}: save it with np.savez(path, x_train=..., y_train=..., ...)")
+    if not head.startswith(ZIP_MAGIC):
+        raise DataError(f"{where} is not an .npz file (it starts with {head[:8]!r}; an .npz is a zip "
+                        f"archive made by np.savez)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in NPZ_KEYS if k not in f.files]
+            if missing:
+                raise DataError(f"{where} lacks the keys {missing}; it has {sorted(f.files)}, expected "
+                                f"all of {list(NPZ_KEYS)}")
+            return {k: f[k] for k in NPZ_KEYS}
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise DataError(f"{where} is corrupt or truncated ({type(e).__name__}: {e})") from e
+    except DataError:
+        raise
+    except ValueError as e:  # an object array: numpy refuses pickles with allow_pickle=False
+        raise DataError(f"{where} could not be read as plain arrays: {e}") from e
+    except OSError as e:
+        raise DataError(f"{where} is not a readable .npz file: {e}") from e
+
+
+def _npz_labels(path: Path, xs: dict, ys: dict) -> tuple[dict, np.ndarray | None]:
+    """Rows line up with the inputs; the labels themselves go through ``labels_to_rows``."""
     where = f"npz file {str(path)!r}"
     for p in PARTS:
         if xs[p].ndim == 0 or ys[p].ndim not in (1, 2):
-            raise ValueError(f"{where}: x_{p} must be (N, ...) and y_{p} (N,) or (N, C); got "
-                             f"shapes {xs[p].shape} and {ys[p].shape}")
+            raise DataError(f"{where}: x_{p} must be (N, ...) and y_{p} (N,) or (N, C); got "
+                            f"shapes {xs[p].shape} and {ys[p].shape}")
         if len(xs[p]) != len(ys[p]):
-            raise ValueError(f"{where}: x_{p} has {len(xs[p])} rows but y_{p} has {len(ys[p])}")
+            raise DataError(f"{where}: x_{p} has {len(xs[p])} rows but y_{p} has {len(ys[p])}")
         if len(xs[p]) == 0:
-            raise ValueError(f"{where}: x_{p} is empty; every part needs at least one item")
-        if not (np.issubdtype(ys[p].dtype, np.number) or ys[p].dtype == bool):
-            raise ValueError(f"{where}: y_{p} has dtype {ys[p].dtype}; expected numbers")
-    kinds = {p: ys[p].ndim for p in PARTS}
-    if len(set(kinds.values())) != 1:
-        raise ValueError(f"{where}: label kinds differ between parts (ndim {kinds}); use 1-D "
-                         f"class ids everywhere or 2-D multi-hot rows everywhere")
-    if kinds["train"] == 1:
-        for p in PARTS:
-            y = ys[p].astype(np.float64)
-            wrong = (y < 0) | (y != np.round(y))  # NaN is caught here too
-            if wrong.any():
-                bad = ys[p][wrong][:5]
-                raise ValueError(f"{where}: y_{p} must hold non-negative integer class ids; "
-                                 f"found {bad.tolist()}")
-        num_classes = int(max(ys[p].max() for p in PARTS)) + 1
-        return {p: one_hot(ys[p].astype(np.int64), num_classes) for p in PARTS}
-    widths = {p: ys[p].shape[1] for p in PARTS}
-    if len(set(widths.values())) != 1:
-        raise ValueError(f"{where}: multi-hot label widths differ between parts: {widths}")
-    for p in PARTS:
-        bad = ys[p][(ys[p] != 0) & (ys[p] != 1)]
-        if bad.size:
-            raise ValueError(f"{where}: y_{p} must hold 0/1 multi-hot rows; found values "
-                             f"{np.unique(bad)[:5].tolist()}")
-    return {p: ys[p].astype(np.uint8) for p in PARTS}
+            raise DataError(f"{where}: x_{p} is empty; every part needs at least one item")
+    return labels_to_rows(ys, where)
 
 
 def _npz_check_inputs(path: Path, xs: dict) -> str:
     where = f"npz file {str(path)!r}"
     shapes = {p: xs[p].shape[1:] for p in PARTS}
     if len(set(shapes.values())) != 1:
-        raise ValueError(f"{where}: item shapes differ between parts: {shapes}")
+        raise DataError(f"{where}: item shapes differ between parts: {shapes}")
     ndim = xs["train"].ndim
     if ndim not in (2, 3, 4):
-        raise ValueError(f"{where}: x_train has shape {xs['train'].shape}; expected (N, D) "
+        raise DataError(f"{where}: x_train has shape {xs['train'].shape}; expected (N, D) "
                          f"features, (N, H, W) or (N, C, H, W) / (N, H, W, C) images")
     dtypes = {p: xs[p].dtype for p in PARTS}
     for p in PARTS:
+        if xs[p].dtype.kind == "c":  # casting would drop the imaginary part silently
+            raise DataError(f"{where}: x_{p} has complex dtype {xs[p].dtype}; expected real numbers "
+                            f"(split real and imaginary parts into features yourself)")
         if not (np.issubdtype(xs[p].dtype, np.number) or xs[p].dtype == bool):
-            raise ValueError(f"{where}: x_{p} has dtype {xs[p].dtype}; expected numbers")
+            raise DataError(f"{where}: x_{p} has dtype {xs[p].dtype}; expected numbers")
         if np.issubdtype(xs[p].dtype, np.floating) and not np.all(np.isfinite(xs[p])):
-            raise ValueError(f"{where}: x_{p} holds NaN or infinite values")
+            raise DataError(f"{where}: x_{p} holds NaN or infinite values")
     if ndim > 2 and len({d == np.uint8 for d in dtypes.values()}) != 1:
-        raise ValueError(f"{where}: image dtypes differ between parts: {dtypes} (uint8 is "
+        raise DataError(f"{where}: image dtypes differ between parts: {dtypes} (uint8 is "
                          f"scaled to [0, 1], other types are not: use one type)")
     return "features" if ndim == 2 else "images"
 

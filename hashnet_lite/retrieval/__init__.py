@@ -11,12 +11,12 @@ anyone can evaluate their own codes with it.
 - ``reference``: AP@R by the definition, one query at a time: the yardstick.
 """
 from .index import HammingIndex
-from .metrics import (average_precisions, average_precisions_real, hamming_distance, mean_average_precision,
+from .metrics import (UndefinedMetricWarning, average_precisions, average_precisions_real, hamming_distance, mean_average_precision,
                       mean_average_precision_real, pack_codes, precision_at_k, precision_recall_curve,
                       precision_within_radius, unpack_codes)
 
 __all__ = [
-    "HammingIndex", "average_precisions", "average_precisions_real", "hamming_distance",
+    "HammingIndex", "UndefinedMetricWarning", "average_precisions", "average_precisions_real", "hamming_distance",
     "mean_average_precision", "mean_average_precision_real", "pack_codes", "precision_at_k",
     "precision_recall_curve", "precision_within_radius", "unpack_codes",
 ]

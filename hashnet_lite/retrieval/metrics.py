@@ -51,6 +51,7 @@ from __future__ import annotations
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -59,6 +60,30 @@ from .kernels import (_ap_sums, _chunks, _hamming_block, _histograms, _index_ap,
                       _relevant_totals, _tie_aware_ap, _topk)
 
 _EMPTY = ("zero", "skip", "skip_unanswerable")
+
+
+class UndefinedMetricWarning(UserWarning):
+    """Queries with no relevant item in the whole database: their AP is undefined, and the
+    ``empty`` convention decides what they count (as scikit-learn's warning of that name)."""
+
+
+_WHAT_EMPTY_DID = {"zero": "they count as AP 0 (empty='zero')",
+                   "skip": "they are left out of the mean (empty='skip')",
+                   "skip_unanswerable": "they are left out of the mean (empty='skip_unanswerable')"}
+
+
+def _count_unanswerable(ql: np.ndarray, dl: np.ndarray, ids: bool) -> int:
+    """Queries that share no label with any database item (O(Q L + N L), no ranking)."""
+    if ids:
+        return int((~np.isin(ql[:, 0], dl[:, 0])).sum())
+    present = np.bitwise_or.reduce(dl, axis=0) if dl.shape[0] else np.zeros(dl.shape[1], dl.dtype)
+    return int((~((ql & present) != 0).any(axis=1)).sum())
+
+
+def _warn_unanswerable(n: int, total: int, empty: str) -> None:
+    if n:
+        warnings.warn(f"{n} of {total} queries have no relevant item in the database, so their AP is "
+                      f"undefined: {_WHAT_EMPTY_DID[empty]}", UndefinedMetricWarning, stacklevel=3)
 _TIES = ("index", "tie_aware")
 _METRICS = ("inner", "cosine", "euclidean")
 
@@ -74,6 +99,11 @@ def average_precisions(query_codes, database_codes, query_labels, database_label
     expectation) and leaves a query out only when none does; "zero" counts empty lists as 0.
     See the module docstring for ``empty`` and the conventions of other implementations.
     """
+    return _average_precisions(query_codes, database_codes, query_labels, database_labels, topk, empty, ties)[0]
+
+
+def _average_precisions(query_codes, database_codes, query_labels, database_labels, topk, empty, ties):
+    """(AP per query, number of unanswerable queries)."""
     _option("empty", empty, _EMPTY)
     _option("ties", ties, _TIES)
     _topk_arg(topk)  # options first: bad input fails before any work
@@ -90,7 +120,7 @@ def average_precisions(query_codes, database_codes, query_labels, database_label
         ap = np.divide(ap, nonempty, out=np.full(len(ap), np.nan), where=nonempty > 0)
     elif empty == "skip_unanswerable":
         ap = np.where(_relevant_totals(ql, dl, ids) > 0, ap, np.nan)
-    return ap
+    return ap, _count_unanswerable(ql, dl, ids)
 
 
 def _mean(ap: np.ndarray) -> float:
@@ -104,9 +134,13 @@ def mean_average_precision(query_codes, database_codes, query_labels, database_l
 
     The mean of :func:`average_precisions` over the queries it keeps; NaN if it keeps none.
     ImageNet-100 uses topk=1000, NUS-WIDE and MS-COCO topk=5000, CIFAR-10 topk=None.
+    Queries with no relevant item in the whole database draw an ``UndefinedMetricWarning``
+    that counts them and says what ``empty`` did with them.
     """
-    return _mean(average_precisions(query_codes, database_codes, query_labels, database_labels,
-                                    topk=topk, empty=empty, ties=ties))
+    ap, unanswerable = _average_precisions(query_codes, database_codes, query_labels, database_labels,
+                                           topk, empty, ties)
+    _warn_unanswerable(unanswerable, len(ap), empty)
+    return _mean(ap)
 
 
 # ----------------------------------------------------------------------------- real-valued
@@ -146,6 +180,12 @@ def average_precisions_real(query_vectors, database_vectors, query_labels, datab
     +-1 codes and metric="inner" this equals :func:`average_precisions` with ties="index".
     ``empty`` as in :func:`average_precisions`.
     """
+    return _average_precisions_real(query_vectors, database_vectors, query_labels, database_labels, topk,
+                                    empty, metric)[0]
+
+
+def _average_precisions_real(query_vectors, database_vectors, query_labels, database_labels, topk, empty, metric):
+    """(AP per query, number of unanswerable queries)."""
     _option("empty", empty, _EMPTY)
     _option("metric", metric, _METRICS)
     _topk_arg(topk)
@@ -169,14 +209,17 @@ def average_precisions_real(query_vectors, database_vectors, query_labels, datab
         ap[~nonempty] = np.nan
     elif empty == "skip_unanswerable":
         ap[_relevant_totals(ql, dl, ids) == 0] = np.nan
-    return ap
+    return ap, _count_unanswerable(ql, dl, ids)
 
 
 def mean_average_precision_real(query_vectors, database_vectors, query_labels, database_labels, topk=None,
                                 empty: str = "zero", metric: str = "inner") -> float:
-    """mAP@topk ranking by real vectors (HashNet+C); the mean of :func:`average_precisions_real`."""
-    return _mean(average_precisions_real(query_vectors, database_vectors, query_labels, database_labels,
-                                         topk=topk, empty=empty, metric=metric))
+    """mAP@topk ranking by real vectors (HashNet+C); the mean of :func:`average_precisions_real`
+    (with the same ``UndefinedMetricWarning`` as :func:`mean_average_precision`)."""
+    ap, unanswerable = _average_precisions_real(query_vectors, database_vectors, query_labels, database_labels,
+                                                topk, empty, metric)
+    _warn_unanswerable(unanswerable, len(ap), empty)
+    return _mean(ap)
 
 
 # ----------------------------------------------------------------------------- other metrics

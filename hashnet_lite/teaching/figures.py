@@ -469,3 +469,207 @@ def continuation_curves(runs, title: str = "with and without continuation"):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------ static companions of the sliders
+# Each slider of ``widgets`` has a static figure here that shows a few of its settings side by
+# side (small multiples), so that a lesson reads right where no kernel runs the slider.
+
+def _draw_ap(ax, relevant, topk: int) -> float:
+    """Precision at every rank of one ranked list; the ranks AP@topk averages are filled."""
+    from .map_by_hand import ap_table
+
+    rel = np.asarray(relevant, dtype=int)
+    table = ap_table(rel, topk=topk)
+    ranks = np.arange(1, len(rel) + 1)
+    precision = np.cumsum(rel) / ranks
+    counted = (rel == 1) & (ranks <= topk)
+    ax.bar(ranks, precision, color=np.where(counted, "C2", "0.85"), edgecolor=np.where(rel == 1, "C2", "0.6"))
+    for r, p, c in zip(ranks, precision, counted):
+        ax.text(r, p + 0.02, f"{p:.2f}", ha="center", fontsize=7, color="k" if c else "0.5")
+    ax.axvline(topk + 0.5, color="C3", ls="--", lw=1)
+    ax.set_xticks(ranks)
+    ax.set_xticklabels([f"{r}\n{'R' if x else 'I'}" for r, x in zip(ranks, rel)], fontsize=7)
+    ax.set_ylim(0, 1.15)
+    ax.set_xlabel("rank (R: relevant, I: irrelevant)")
+    ax.set_title(f"R = {topk}: AP@R = {table['ap']:.3f}\n(mean of the {table['n_relevant']} green bars)", fontsize=9)
+    return table["ap"]
+
+
+def ap_at_r(relevant, topk: int):
+    """AP@topk of one ranked 0/1 list, worked: the precision at every rank, the ranks that
+    count (relevant and within the top R) in green, the cut at R in red."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    _draw_ap(ax, relevant, topk)
+    ax.set_ylabel("precision at rank k")
+    fig.tight_layout()
+    return fig
+
+
+def ap_at_r_panels(relevant, topks=(2, 5, 8)):
+    """``ap_at_r`` at a few R side by side (the static companion of ``widgets.ap_explorer``)."""
+    fig, axes = plt.subplots(1, len(topks), figsize=(4.2 * len(topks), 3.3), sharey=True)
+    for ax, k in zip(np.atleast_1d(axes), topks):
+        _draw_ap(ax, relevant, k)
+    np.atleast_1d(axes)[0].set_ylabel("precision at rank k")
+    fig.tight_layout()
+    return fig
+
+
+def tanh_gradient_panels(z, betas=(1.0, 3.0, 8.0), xlim: float = 2.0):
+    """d/dz tanh(beta z) at a few beta over the histogram of the pre-activations ``z``, each
+    titled with the quantization gap and the share of z whose gradient has vanished (the static
+    companion of ``widgets.beta_explorer``)."""
+    from .gradients import tanh_grad, vanishing_fraction
+
+    zz = np.asarray(z, dtype=np.float64).ravel()
+    x = np.linspace(-xlim, xlim, 801)
+    fig, axes = plt.subplots(1, len(betas), figsize=(4.2 * len(betas), 3.3))
+    for ax, beta in zip(np.atleast_1d(axes), betas):
+        twin = ax.twinx()
+        twin.hist(np.clip(zz, -xlim, xlim), bins=60, range=(-xlim, xlim), color="0.6", alpha=0.35)
+        twin.set_yticks([])
+        ax.plot(x, tanh_grad(x, beta), color="C3", lw=2)
+        ax.set_zorder(twin.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        gap = np.abs(np.tanh(beta * zz) - np.where(zz >= 0, 1.0, -1.0)).mean()
+        ax.set_title(f"beta = {beta:g}: gap {gap:.2f},\ngradient vanished for {100 * vanishing_fraction(zz, beta):.0f}% of z",
+                     fontsize=9)
+        ax.set_xlabel("z (grey: the trained network's z)")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("d/dz tanh(beta z)")
+    fig.tight_layout()
+    return fig
+
+
+def binarization_steps(run, steps=None, n_items: int = 10):
+    """The codes of a ``snapshots.SnapshotRun`` at a few steps: one column per step, the heat
+    map of h = tanh(beta z) of one item per class above the histogram of all probe outputs
+    (the static companion of ``widgets.snapshot_explorer``)."""
+    all_steps = run.steps
+    if steps is None:
+        steps = [all_steps[0], all_steps[len(all_steps) // 3], all_steps[2 * len(all_steps) // 3], all_steps[-1]]
+    classes = np.asarray(run.probe_classes)
+    rows = np.array([np.flatnonzero(classes == c)[0] for c in np.unique(classes)])[:n_items]
+    fig, axes = plt.subplots(2, len(steps), figsize=(3.3 * len(steps), 5.2), height_ratios=[1.2, 1.0],
+                             squeeze=False)
+    for j, step in enumerate(steps):
+        snap = run.at(step)
+        h = snap.h_probe
+        axes[0, j].imshow(h[rows], cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+        axes[0, j].set_title(f"step {snap.step}, beta = {snap.beta:.2f}", fontsize=9)
+        axes[0, j].set_xlabel("bit k", fontsize=8)
+        axes[0, j].set_yticks(range(len(rows)) if j == 0 else [])
+        if j == 0:
+            axes[0, j].set_yticklabels([f"class {classes[r]}" for r in rows], fontsize=7)
+        axes[1, j].hist(h.ravel(), bins=np.linspace(-1, 1, 31), color="C3")
+        axes[1, j].set_xlim(-1.05, 1.05)
+        axes[1, j].set_title(f"{100 * float((np.abs(h) > 0.9).mean()):.0f}% of |h| > 0.9", fontsize=9)
+        axes[1, j].set_xlabel("h = tanh(beta z)", fontsize=8)
+        axes[1, j].grid(alpha=0.3)
+    fig.suptitle(f"{run.name}: the codes of one item per class (blue -1, red +1) and all probe outputs")
+    fig.tight_layout()
+    return fig
+
+
+def similarity_probability_panels(bits=(8, 32, 128), alpha_times_bits: float = 10.0):
+    """p(s_ij = 1) against the share of differing bits for a few code lengths K, with the
+    adaptive alpha = ``alpha_times_bits`` / K and with alpha = 1 (the static companion of
+    ``widgets.alpha_explorer``): the adaptive curve keeps its shape, alpha = 1 turns into a step."""
+    fig, axes = plt.subplots(1, len(bits), figsize=(4.0 * len(bits), 3.2), sharey=True)
+    for ax, k in zip(np.atleast_1d(axes), bits):
+        d = np.linspace(0, 1, 201)  # share of differing bits
+        inner = k * (1 - 2 * d)  # <h_i, h_j> of binary codes
+        for a, color, label in ((alpha_times_bits / k, "C3", f"alpha = {alpha_times_bits:g} / K"), (1.0, "C7", "alpha = 1")):
+            ax.plot(d, 1 / (1 + np.exp(-a * inner)), color=color, label=label)
+        ax.set_title(f"K = {k} bits", fontsize=9)
+        ax.set_xlabel("share of differing bits d / K")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("p(similar)")
+    fig.tight_layout()
+    return fig
+
+
+def _draw_ablation(ax, rows, bits: int, title: str) -> None:
+    from .reproduction import map_table
+
+    table = map_table(rows)
+    names = [m for m in table if bits in table[m]]
+    values = [table[m][bits] for m in names]
+    colors = [METHOD_STYLE.get(m, {}).get("color", f"C{i}") for i, m in enumerate(names)]
+    bars = ax.bar(range(len(names)), values, color=colors)
+    for b, v in zip(bars, values):
+        ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", fontsize=7)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_title(f"{title}, {bits} bits", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+
+
+def ablation_bars(results: dict, bits: int):
+    """Every method's mAP at one code length, one panel per data set (``results``: name ->
+    result rows as ``experiments.reproduce`` writes them)."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.6), sharey=True, squeeze=False)
+    for ax, (name, rows) in zip(axes[0], results.items()):
+        _draw_ablation(ax, rows, bits, name)
+    axes[0, 0].set_ylabel("mAP@all")
+    fig.tight_layout()
+    return fig
+
+
+def ablation_panels(results: dict, bits=(16, 32, 48, 64)):
+    """``ablation_bars`` at every code length: one row per data set, one column per length
+    (the static companion of ``widgets.results_explorer``)."""
+    fig, axes = plt.subplots(len(results), len(bits), figsize=(3.4 * len(bits), 3.3 * len(results)),
+                             sharey=True, squeeze=False)
+    for i, (name, rows) in enumerate(results.items()):
+        for j, b in enumerate(bits):
+            _draw_ablation(axes[i, j], rows, b, name)
+        axes[i, 0].set_ylabel("mAP@all")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------ the start page
+def model_diagram():
+    """HashNet in one picture: image -> backbone -> hash layer z -> tanh(beta z) in training
+    (the pairwise likelihood over a batch's pairs), sign(z) at test time (Hamming ranking)."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 4.2)
+    ax.axis("off")
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05,rounding_size=0.12", fc=color,
+                                    ec="0.3", lw=1.2))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1, text=None, dy=0.12):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=14, lw=1.3, color="0.25"))
+        if text:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + dy, text, ha="center", va="bottom", fontsize=8, color="0.25")
+
+    box(0.1, 1.6, 1.1, 1.0, "image x", "#f0f0f0")
+    box(1.6, 1.6, 1.6, 1.0, "backbone\n(CNN, AlexNet...)\nfeatures f(x)", "#dbe9f6")
+    box(3.6, 1.6, 1.5, 1.0, "hash layer\nz = W f(x) + b\n(K numbers)", "#dbe9f6")
+    arrow(1.2, 2.1, 1.6, 2.1)
+    arrow(3.2, 2.1, 3.6, 2.1)
+    box(5.8, 2.9, 1.9, 1.0, "h = tanh(beta z)\nbeta raised by the\nschedule (03)", "#fde0c5")
+    box(8.3, 2.9, 2.6, 1.0, "pairwise likelihood (04)\np(s_ij = 1) = sigmoid(alpha <h_i, h_j>)\nweighted: |S|/|S1|, |S|/|S0|",
+        "#fde0c5")
+    box(5.8, 0.3, 1.9, 1.0, "b = sign(z)\nK bits, +-1", "#d5efd5")
+    box(8.3, 0.3, 2.6, 1.0, "Hamming ranking (01, 05)\nd = (K - <b_q, b>) / 2\nmAP@R", "#d5efd5")
+    arrow(5.1, 2.3, 5.8, 3.3, "training", dy=0.05)
+    arrow(5.1, 1.9, 5.8, 0.9, "test", dy=-0.35)
+    arrow(7.7, 3.4, 8.3, 3.4)
+    arrow(7.7, 0.8, 8.3, 0.8)
+    ax.text(9.6, 2.45, "gradients flow back through tanh (02)", ha="center", fontsize=8, color="C3")
+    ax.add_patch(FancyArrowPatch((8.3, 3.0), (5.0, 2.65), arrowstyle="-|>", mutation_scale=12, lw=1.0, color="C3",
+                                 ls="--", connectionstyle="arc3,rad=0.15"))
+    ax.set_title("HashNet: trained through tanh(beta z), deployed as sign(z)", fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -169,8 +169,15 @@ def continuous_outputs(estimator: str, z: np.ndarray, beta: float) -> np.ndarray
 
 def evaluate_pre_activations(estimator: str, z_query, z_database, data, beta: float,
                              topk: int | None = None) -> dict:
-    """mAP of the binary codes sign(z) and of the continuous outputs, and the quantization
-    error mean |h - sign(z)| of the database's continuous outputs h (0 for "sign")."""
+    """mAP of the binary codes sign(z) and of the continuous outputs, and two distances from
+    binary, over the database:
+
+    - ``quantization_error``: mean |forward output - sign(z)|, the output the network computes
+      in training: tanh(beta z) for "tanh" and "continuation", sign(z) itself (so 0) for "sign"
+      and "straight_through";
+    - ``surrogate_gap``: mean |surrogate - sign(z)| of the function whose derivative the
+      backward pass uses: tanh(beta z), or hardtanh(z) for "straight_through" (NaN for "sign").
+    """
     b_query, b_database = (np.where(z >= 0, 1, -1).astype(np.int8) for z in (z_query, z_database))
     labels = (data.y_query, data.y_database)
     out = {"map_binary": retrieval.mean_average_precision(b_query, b_database, *labels, topk=topk,
@@ -178,11 +185,13 @@ def evaluate_pre_activations(estimator: str, z_query, z_database, data, beta: fl
     h_query = continuous_outputs(estimator, z_query, beta)
     h_database = continuous_outputs(estimator, z_database, beta)
     if h_query is None:
-        out.update(map_continuous=float("nan"), quantization_error=0.0)
+        out.update(map_continuous=float("nan"), quantization_error=0.0, surrogate_gap=float("nan"))
     else:
         out["map_continuous"] = retrieval.mean_average_precision_real(
             h_query, h_database, *labels, topk=topk, empty=CONVENTION, metric="inner")
-        out["quantization_error"] = quantization_error(torch.from_numpy(h_database))
+        gap = quantization_error(torch.from_numpy(h_database))
+        out["surrogate_gap"] = gap
+        out["quantization_error"] = 0.0 if estimator == "straight_through" else gap  # its forward is sign(z)
     return out
 
 
@@ -195,7 +204,9 @@ def compare_estimators(data, config: TrainConfig, estimators=ESTIMATORS, *, topk
     - ``estimator``, the ``config`` it trained with and train()'s ``history``;
     - ``map_binary`` (Hamming ranking of sign(z)), ``map_continuous`` (inner-product ranking of
       the continuous outputs; NaN for "sign"), ``map_untrained`` (sign(z) of the initial weights);
-    - ``quantization_error``: mean |h - sign(z)| over the database (0 for "sign");
+    - ``quantization_error``: mean |forward output - sign(z)| over the database (0 for "sign" and
+      "straight_through", whose forward pass is sign itself) and ``surrogate_gap``: the same for the
+      function the backward pass differentiates (hardtanh for "straight_through"; NaN for "sign");
     - ``grad_norms`` and ``losses`` at every step, ``max_grad_norm``, ``final_loss``;
     - ``weights_moved``: ||W_end - W_start|| / ||W_start|| of the hash layer;
     - ``final_beta`` (NaN for "sign" and "straight_through", which have no beta) and the
@@ -246,3 +257,27 @@ def _check_estimator(estimator: str) -> None:
 def _check_beta(beta: float) -> None:
     if not (isinstance(beta, (int, float, np.floating)) and beta > 0 and math.isfinite(beta)):
         raise ValueError(f"beta={beta!r} is invalid: expected a positive finite number")
+
+
+def beta_as_weight_scale(beta: float, *, seed: int = 0) -> dict:
+    """Why raising beta acts partly as a larger learning rate on the hash layer, checked by autograd.
+
+    tanh(beta (x W)) = tanh(x V) with V = beta W: the same outputs. The gradients differ by the
+    chain rule, dL/dW = beta dL/dV, so one SGD step of size lr on W moves V = beta W by
+    lr * beta^2 * dL/dV: training W at beta is training V at beta = 1 with beta^2 times the
+    learning rate. Returns the largest |difference| of the outputs and the ratio
+    dL/dW / dL/dV (beta at every entry) on a small random layer and loss.
+    """
+    _check_beta(beta)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(16, 8, generator=g, dtype=torch.float64)
+    w0 = 0.1 * torch.randn(8, 4, generator=g, dtype=torch.float64)
+    target = torch.sign(torch.randn(16, 4, generator=g, dtype=torch.float64))
+    w = w0.clone().requires_grad_()
+    v = (beta * w0).clone().requires_grad_()
+    out_w, out_v = torch.tanh(beta * (x @ w)), torch.tanh(x @ v)
+    ((out_w - target) ** 2).sum().backward()
+    ((out_v - target) ** 2).sum().backward()
+    ratio = (w.grad / v.grad).flatten()
+    return {"beta": float(beta), "output_difference": float((out_w - out_v).detach().abs().max()),
+            "gradient_ratio_min": float(ratio.min()), "gradient_ratio_max": float(ratio.max())}

@@ -117,7 +117,8 @@ def train_with_snapshots(data, config: TrainConfig, *, every: int, name: str = "
         if evaluate:
             z_query = pre_activations(model, data.query, device=config.device)
             z_database = pre_activations(model, data.database, device=config.device)
-            metrics = evaluate_pre_activations("continuation", z_query, z_database, data, beta, topk)
+            scores = evaluate_pre_activations("continuation", z_query, z_database, data, beta, topk)
+            metrics = {k: scores[k] for k in ("quantization_error", "map_binary", "map_continuous")}
         snapshots.append(Snapshot(step=step, beta=float(beta), z_probe=z_probe, **metrics))
 
     snap(0, beta_at(0, config))

@@ -6,8 +6,9 @@ function of ``plots`` through ``ipywidgets.interactive_output``; the figure is d
 image. ipywidgets swallows exceptions raised inside a callback, so the drawing functions are
 tested directly (tests/teaching/test_widgets.py), and the boxes here only pass values through.
 
-Slider labels are a contract with the browser test (tests/test_notebooks_browser.py): notebook
-02 has exactly one slider labelled "beta", notebook 03 exactly one labelled "step".
+Slider labels are a contract with the browser test (tests/test_notebooks_browser.py): each
+lesson has exactly one slider with its label (01 "R", 02 "beta", 03 "step", 04 "alpha x K",
+05 "query", 06 "bits"), which the test drags in JupyterLab.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Callable
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 
 from . import figures
 
@@ -28,13 +30,33 @@ def _show(fig) -> None:
     plt.close(fig)
 
 
-def explorer(draw: Callable, controls: dict) -> widgets.VBox:
+def show(fig) -> None:
+    """Display a Figure now, in cell order (a slider's static companion goes above the slider)."""
+    _show(fig)
+
+
+class Explorer(widgets.VBox):
+    """A box of sliders above a figure. Where no widget can be drawn (GitHub, nbviewer, an
+    executed HTML copy) it reads as a sentence naming its sliders, not as ``VBox(...)``; the
+    lessons put a static figure of the same drawing beside every explorer."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs)
+        labels = [c.description for c in self.children[0].children if getattr(c, "description", "")]
+        data["text/plain"] = (f"[interactive figure with the slider{'s' if len(labels) > 1 else ''} "
+                              f"{', '.join(repr(x) for x in labels)}: run the notebook in Jupyter to move "
+                              f"{'them' if len(labels) > 1 else 'it'}; the static figure beside it shows a few "
+                              "settings]")
+        return data
+
+
+def explorer(draw: Callable, controls: dict) -> Explorer:
     """Sliders ``controls`` (name -> widget) above the figure ``draw(**values)`` returns."""
     out = widgets.interactive_output(lambda **values: _show(draw(**values)), controls)
-    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+    return Explorer([widgets.HBox(list(controls.values())), out])
 
 
-def beta_explorer(z=None, *, beta: float = 1.0, max_beta: float = 20.0) -> widgets.VBox:
+def beta_explorer(z=None, *, beta: float = 1.0, max_beta: float = 20.0) -> Explorer:
     """A "beta" slider over ``figures.tanh_gradient``: tanh(beta x) and its vanishing derivative
     (with the histogram of the pre-activations ``z`` when given)."""
     slider = widgets.FloatSlider(value=beta, min=0.5, max=max_beta, step=0.5, description="beta",
@@ -43,7 +65,7 @@ def beta_explorer(z=None, *, beta: float = 1.0, max_beta: float = 20.0) -> widge
 
 
 def schedule_explorer(iters: int, *, steps_per_epoch: int, beta0: float = 1.0, gamma: float = 0.005,
-                      power: float = 0.5, step_size: int = 200, epoch_step: int = 20) -> widgets.VBox:
+                      power: float = 0.5, step_size: int = 200, epoch_step: int = 20) -> Explorer:
     """Sliders "gamma", "power" and "step size" over ``figures.beta_schedules`` for ``iters`` steps."""
     controls = {
         "gamma": widgets.FloatLogSlider(value=gamma, base=10, min=-4, max=0, step=0.1, description="gamma",
@@ -61,7 +83,7 @@ def schedule_explorer(iters: int, *, steps_per_epoch: int, beta0: float = 1.0, g
     return explorer(draw, controls)
 
 
-def snapshot_explorer(run) -> widgets.VBox:
+def snapshot_explorer(run) -> Explorer:
     """A "step" slider over the snapshots of a ``snapshots.SnapshotRun``
     (``figures.binarization_snapshot``): the codes of a few items binarizing as beta grows."""
     steps = run.steps
@@ -71,7 +93,7 @@ def snapshot_explorer(run) -> widgets.VBox:
     return explorer(lambda step: figures.binarization_snapshot(run, step), {"step": slider})
 
 
-def alpha_explorer(bits: int = 32, alpha_times_bits: float = 10.0) -> widgets.VBox:
+def alpha_explorer(bits: int = 32, alpha_times_bits: float = 10.0) -> Explorer:
     """Sliders "bits" (K) and "alpha x K" over p(s = 1) = sigmoid(alpha <h_i, h_j>)."""
     controls = {
         "bits": widgets.IntSlider(value=bits, min=4, max=128, step=4, description="bits",
@@ -83,7 +105,7 @@ def alpha_explorer(bits: int = 32, alpha_times_bits: float = 10.0) -> widgets.VB
 
 
 def query_explorer(data, query_codes, database_codes, *, query: int = 0, k: int = 10,
-                   class_names=None) -> widgets.VBox:
+                   class_names=None) -> Explorer:
     """Sliders "query" (an index into the query set) and "k" (results shown) over the gallery
     of a ``RetrievalData`` ranked by the given codes."""
     n_queries = len(data.y_query)
@@ -97,3 +119,26 @@ def query_explorer(data, query_codes, database_codes, *, query: int = 0, k: int 
     }
     return explorer(lambda query, k: figures.query_gallery(data, query_codes, database_codes, query, k,
                                                          class_names=class_names), controls)
+
+
+def ap_explorer(relevant, *, topk: int = 5) -> Explorer:
+    """An "R" slider over ``figures.ap_at_r``: AP@R of one ranked 0/1 list, worked out."""
+    n = len(relevant)
+    if not 1 <= topk <= n:
+        raise ValueError(f"topk={topk!r} is invalid: expected an integer in [1, {n}]")
+    slider = widgets.IntSlider(value=topk, min=1, max=n, step=1, description="R", continuous_update=False)
+    return explorer(lambda R: figures.ap_at_r(relevant, R), {"R": slider})
+
+
+def results_explorer(results: dict, *, bits: int = 32) -> Explorer:
+    """A "bits" slider over ``figures.ablation_bars``: every method's mAP at one code length,
+    one panel per data set (``results``: data set name -> result rows)."""
+    lengths = sorted({int(r["bits"]) for rows in results.values() for r in rows})
+    if bits not in lengths:
+        raise ValueError(f"bits={bits!r} is invalid: expected one of {lengths}")
+    steps = set(np.diff(lengths)) or {1}
+    if len(steps) != 1:
+        raise ValueError(f"the code lengths {lengths} are not evenly spaced: expected e.g. 16, 32, 48, 64")
+    slider = widgets.IntSlider(value=bits, min=lengths[0], max=lengths[-1], step=int(steps.pop()), description="bits",
+                               continuous_update=False)
+    return explorer(lambda bits: figures.ablation_bars(results, bits), {"bits": slider})

@@ -1,8 +1,8 @@
-"""hashnet_lite.retrieval against plain loops written from the definitions.
+"""hashnet_lite.retrieval.metrics against the plain reference (retrieval.reference).
 
-Every metric is checked against a brute-force reference on tie-heavy codes (few bits, many
-items, so most distances are shared), with single- and multi-label data, unlabelled items,
-every ``empty`` mode and topk in {1, R, None}; both engines (numba kernels and the numpy path)
+Every metric is checked against the definition on tie-heavy codes (few bits, many items, so
+most distances are shared), with single- and multi-label data, unlabelled items, every
+``empty`` mode and topk in {1, R, None}; both engines (numba kernels and the numpy path)
 must agree with it. The tie-aware AP is checked against an enumeration of every order inside
 the ties.
 """
@@ -12,29 +12,28 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import random_codes
 
 from hashnet_lite import retrieval as rt
+from hashnet_lite.retrieval import kernels
+from hashnet_lite.retrieval import reference as ref
 
 ENGINES = ["numba", "numpy"]
 
 
 @pytest.fixture(params=ENGINES)
 def engine(request, monkeypatch):
-    if request.param == "numba" and rt.numba is None:
+    if request.param == "numba" and kernels.numba is None:
         pytest.skip("numba is not installed: only the numpy path exists here")
-    monkeypatch.setattr(rt, "USE_NUMBA", request.param == "numba")
+    monkeypatch.setattr(kernels, "USE_NUMBA", request.param == "numba")
     return request.param
 
 
 # ----------------------------------------------------------------------------- data
-def codes(rng, n, bits):
-    return np.where(rng.random((n, bits)) < 0.5, 1, -1).astype(np.int8)
-
-
 def make(kind, seed=0, n_queries=20, n_database=120, bits=6):
     """Tie-heavy codes (6 bits: 7 distances for 120 items) and labels of the given kind."""
     rng = np.random.default_rng(seed)
-    q, d = codes(rng, n_queries, bits), codes(rng, n_database, bits)
+    q, d = random_codes(rng, n_queries, bits), random_codes(rng, n_database, bits)
     if kind == "single":
         return q, d, rng.integers(0, 4, n_queries), rng.integers(0, 4, n_database)
     ql = (rng.random((n_queries, 5)) < 0.3).astype(np.int64)
@@ -44,51 +43,19 @@ def make(kind, seed=0, n_queries=20, n_database=120, bits=6):
     return q, d, ql, dl
 
 
-def relevant(ql, dl):
-    """(Q, N) bool: same class for class ids, shared label for multi-hot rows."""
-    if np.ndim(ql) == 1:
-        return ql[:, None] == dl[None, :]
-    return (ql @ dl.T) > 0
-
-
-def brute_distance(q, d):
-    return np.array([[sum(a != b for a, b in zip(x, y)) for y in d] for x in q])
-
-
-def ranking(dist_row, rel_row, topk):
-    order = sorted(range(len(dist_row)), key=lambda j: (dist_row[j], j))  # ties by index
-    return [bool(rel_row[j]) for j in order[:topk]]
-
-
-def ap_of(rel):
-    """Mean over the relevant positions k of (hits in the top k) / k; None if nothing relevant."""
-    hits, total = 0, 0.0
-    for k, r in enumerate(rel, start=1):
-        if r:
-            hits += 1
-            total += hits / k
-    return total / hits if hits else None
-
-
-def brute_aps(q, d, ql, dl, topk, empty):
-    dist, rel = brute_distance(q, d), relevant(ql, dl)
-    out = []
-    for i in range(len(q)):
-        ap = ap_of(ranking(dist[i], rel[i], topk or len(d)))
-        if ap is None:
-            ap = np.nan if empty == "skip" or (empty == "skip_unanswerable" and not rel[i].any()) else 0.0
-        out.append(ap)
-    return np.array(out)
+def top_relevance(dist_row, rel_row, k=None):
+    """Relevance of the top k by (distance, database index), the reference's ranking."""
+    return rel_row[ref.ranking(dist_row, rel_row)][:k]
 
 
 # ----------------------------------------------------------------------------- codes
 @pytest.mark.parametrize("bits", [1, 5, 8, 13, 64, 70, 130])
 def test_hamming_distance_and_packing_against_definition(bits, engine):
     rng = np.random.default_rng(bits)
-    q, d = codes(rng, 7, bits), codes(rng, 11, bits)
+    q, d = random_codes(rng, 7, bits), random_codes(rng, 11, bits)
     dist = rt.hamming_distance(q, d)
     assert dist.dtype == np.int32
-    np.testing.assert_array_equal(dist, brute_distance(q, d))
+    np.testing.assert_array_equal(dist, ref.hamming_distances(q, d))
     np.testing.assert_array_equal(dist, (bits - q.astype(int) @ d.T.astype(int)) // 2)
     packed = rt.pack_codes(d)
     assert packed.dtype == np.uint8 and packed.shape == (11, -(-bits // 8))
@@ -105,7 +72,7 @@ def test_hamming_distance_and_packing_against_definition(bits, engine):
 def test_average_precisions_match_brute_force(kind, empty, topk, engine):
     q, d, ql, dl = make(kind, seed=3)
     got = rt.average_precisions(q, d, ql, dl, topk=topk, empty=empty)
-    want = brute_aps(q, d, ql, dl, topk, empty)
+    want = ref.average_precisions(q, d, ql, dl, topk=topk, empty=empty)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     kept = want[~np.isnan(want)]
     assert rt.mean_average_precision(q, d, ql, dl, topk=topk, empty=empty) == pytest.approx(kept.mean(), abs=1e-12)
@@ -137,16 +104,16 @@ def test_ties_by_index_is_what_moves_the_number():
 def brute_tie_aware(q, d, ql, dl, topk):
     """Enumerate every order inside every tie: (mean AP counting empty lists as 0,
     mean AP over the orders whose list holds a relevant item or NaN)."""
-    dist, rel = brute_distance(q, d), relevant(ql, dl)
+    dist, rel = ref.hamming_distances(q, d), ref.relevance(ql, dl)
     zero, skip = [], []
     for i in range(len(q)):
         groups = [[j for j in range(len(d)) if dist[i, j] == v] for v in sorted(set(dist[i]))]
         aps = []
         for combo in itertools.product(*(itertools.permutations(g) for g in groups)):
-            order = [j for g in combo for j in g][: topk or len(d)]
-            aps.append(ap_of([rel[i, j] for j in order]))
-        zero.append(np.mean([a or 0.0 for a in aps]))
-        kept = [a for a in aps if a is not None]
+            order = [j for g in combo for j in g]
+            aps.append(ref.ap_at_r(rel[i, order].astype(int), topk))
+        zero.append(np.mean([ap for ap, _ in aps]))
+        kept = [ap for ap, n in aps if n]
         skip.append(np.mean(kept) if kept else np.nan)
     return np.array(zero), np.array(skip)
 
@@ -162,39 +129,31 @@ def test_tie_aware_equals_the_average_over_all_tie_orders(seed, engine):
                                    skip, atol=1e-12)
 
 
-def bounds(dist_row, rel_row, topk):
-    """AP with the relevant items first / last inside every tie."""
-    out = []
-    for sign in (-1, 1):
-        order = sorted(range(len(dist_row)), key=lambda j: (dist_row[j], sign * rel_row[j], j))
-        out.append(ap_of([bool(rel_row[j]) for j in order[:topk]]) or 0.0)
-    return out
-
-
 def test_index_and_tie_aware_lie_between_relevant_first_and_last(engine):
     # over the whole ranking n_q is fixed, so moving relevant items up can only raise AP. (At a
     # cut R it need not: pushing relevant items out of the top R can raise AP@R, so there the
-    # relevant-first/last orders are not bounds; benchmarks/README.md shows their spread.)
+    # relevant-first/last orders are not bounds; test_reference.py holds the counterexample.)
     q, d, ql, dl = make("single", seed=11, n_queries=30, n_database=400, bits=8)
-    dist, rel = brute_distance(q, d), relevant(ql, dl)
     by_index = rt.average_precisions(q, d, ql, dl)
     tie_aware = rt.average_precisions(q, d, ql, dl, ties="tie_aware")
+    first = ref.average_precisions(q, d, ql, dl, tie_order="relevant_first")
+    last = ref.average_precisions(q, d, ql, dl, tie_order="relevant_last")
     for i in range(len(q)):
-        best, worst = bounds(dist[i], rel[i], len(d))
+        best, worst = first[i], last[i]
         assert worst < best  # the ties matter on these codes
         assert worst - 1e-12 <= by_index[i] <= best + 1e-12
         assert worst + 1e-12 < tie_aware[i] < best - 1e-12
 
 
 def test_engines_agree_at_a_larger_size(monkeypatch):
-    if rt.numba is None:
+    if kernels.numba is None:
         pytest.skip("numba is not installed: only the numpy path exists here")
     rng = np.random.default_rng(5)
-    q, d = codes(rng, 40, 48), codes(rng, 3000, 48)
+    q, d = random_codes(rng, 40, 48), random_codes(rng, 3000, 48)
     ql, dl = (rng.random((40, 9)) < 0.2).astype(int), (rng.random((3000, 9)) < 0.2).astype(int)
     results = {}
     for flag in (True, False):
-        monkeypatch.setattr(rt, "USE_NUMBA", flag)
+        monkeypatch.setattr(kernels, "USE_NUMBA", flag)
         results[flag] = [rt.average_precisions(q, d, ql, dl, topk=100, ties=t) for t in ("index", "tie_aware")]
         results[flag].append(rt.precision_recall_curve(q, d, ql, dl)[0])
     for a, b in zip(results[True], results[False]):
@@ -212,7 +171,7 @@ def test_top_list_is_exact_when_the_sampled_radius_is_too_small(engine):
     dl, ql = np.arange(n) % 3, np.array([0])
     dist = (bits - d.astype(int) @ q[0]) // 2
     order = np.lexsort((np.arange(n), dist))[:k]  # by (distance, index)
-    assert rt.average_precisions(q, d, ql, dl, topk=k)[0] == pytest.approx(ap_of(dl[order] == 0), abs=1e-12)
+    assert rt.average_precisions(q, d, ql, dl, topk=k)[0] == pytest.approx(ref.ap_at_r(dl[order] == 0)[0], abs=1e-12)
     hits = np.cumsum(dl[order] == 0)
     np.testing.assert_allclose(rt.precision_at_k(q, d, ql, dl, [k - 1, k]), hits[[k - 2, k - 1]] / [k - 1, k])
 
@@ -222,7 +181,7 @@ def test_chunking_does_not_change_answers(monkeypatch, engine):
     whole = [rt.average_precisions(q, d, ql, dl, topk=t, ties=ties, empty="skip_unanswerable")
              for t in (10, None) for ties in ("index", "tie_aware")]
     whole_real = rt.average_precisions_real(q, d, ql, dl, topk=10)
-    monkeypatch.setattr(rt, "MEMORY_BUDGET_BYTES", 1)  # one query per chunk
+    monkeypatch.setattr(kernels, "MEMORY_BUDGET_BYTES", 1)  # one query per chunk
     chunked = [rt.average_precisions(q, d, ql, dl, topk=t, ties=ties, empty="skip_unanswerable")
                for t in (10, None) for ties in ("index", "tie_aware")]
     for a, b in zip(whole, chunked):
@@ -332,7 +291,7 @@ def test_bad_inputs_raise_value_errors_that_name_the_argument():
 def test_real_valued_ranking_matches_brute_force(metric, empty):
     rng = np.random.default_rng(9)
     if metric == "cosine":  # +-1 rows have norm 2, so normalising is exact and ties stay exact
-        q, d = codes(rng, 15, 4).astype(float), codes(rng, 90, 4).astype(float)
+        q, d = random_codes(rng, 15, 4).astype(float), random_codes(rng, 90, 4).astype(float)
         d[1] = 4 * d[2]  # same direction, another norm: an exact tie
     else:  # small integers: scores are exact and many are equal
         q, d = rng.integers(-2, 3, (15, 4)).astype(float), rng.integers(-2, 3, (90, 4)).astype(float)
@@ -350,8 +309,8 @@ def test_real_valued_ranking_matches_brute_force(metric, empty):
             else:
                 score = [-float(((q[i] - x) ** 2).sum()) for x in d]
             order = sorted(range(len(d)), key=lambda j: (-score[j], j))[: topk or len(d)]
-            ap = ap_of([ql[i] == dl[j] for j in order])
-            want.append(ap if ap is not None else (np.nan if empty == "skip" else 0.0))
+            ap, n = ref.ap_at_r(ql[i] == dl[order])
+            want.append(ap if n else (np.nan if empty == "skip" else 0.0))
         np.testing.assert_allclose(got, want, atol=1e-12)
 
 
@@ -366,9 +325,9 @@ def test_real_valued_ranking_of_codes_equals_the_hamming_ranking(engine):
 @pytest.mark.parametrize("kind", ["single", "multi"])
 def test_precision_at_k_matches_brute_force(kind, engine):
     q, d, ql, dl = make(kind, seed=13)
-    dist, rel = brute_distance(q, d), relevant(ql, dl)
+    dist, rel = ref.hamming_distances(q, d), ref.relevance(ql, dl)
     ks = [1, 7, 60, 120]
-    want = [np.mean([sum(ranking(dist[i], rel[i], k)) / k for i in range(len(q))]) for k in ks]
+    want = [np.mean([top_relevance(dist[i], rel[i], k).sum() / k for i in range(len(q))]) for k in ks]
     np.testing.assert_allclose(rt.precision_at_k(q, d, ql, dl, ks), want, atol=1e-12)
     assert rt.precision_at_k(q, d, ql, dl, 7) == pytest.approx(want[1])
     # tie-aware: expected hits at the cut = A + (k - L) p / n
@@ -387,7 +346,7 @@ def test_precision_at_k_matches_brute_force(kind, engine):
 @pytest.mark.parametrize("kind", ["single", "multi"])
 def test_radius_metrics_match_brute_force(kind, engine):
     q, d, ql, dl = make(kind, seed=14, bits=7)
-    dist, rel = brute_distance(q, d), relevant(ql, dl)
+    dist, rel = ref.hamming_distances(q, d), ref.relevance(ql, dl)
     retrieved = np.stack([(dist <= r).sum(1) for r in range(8)], 1)
     hits = np.stack([((dist <= r) & rel).sum(1) for r in range(8)], 1)
     totals = rel.sum(1)
@@ -406,8 +365,3 @@ def test_radius_metrics_match_brute_force(kind, engine):
         some = retrieved[:, col] > 0
         assert rt.precision_within_radius(q, d, ql, dl, r=radius, empty="skip") == pytest.approx(prec[some, col].mean())
     assert rt.precision_within_radius(q, d, ql, dl) == pytest.approx(prec[:, 2].mean())  # r = 2 by default
-
-
-def test_hamming_index_is_reachable_from_retrieval():
-    from hashnet_lite.hamming_index import HammingIndex
-    assert rt.HammingIndex is HammingIndex

@@ -9,10 +9,11 @@ them is the trial ``{"batch_size": 128, "width": 32, "augment": 2, "gamma": 0.05
 parallel worker processes (each loads the data once) and every result is appended to a
 JSON-lines file as soon as it is known, so an interrupted sweep keeps what it measured.
 
-    python benchmarks/tune_fashion.py --grid core --jobs 1 --out runs/tune.jsonl
-    python benchmarks/tune_fashion.py --trial '{"width": 32, "augment": 2}' --seeds 0 1
+    python tuning/tune_fashion.py --grid core --jobs 1 --out runs/tune.jsonl
+    python tuning/tune_fashion.py --trial '{"width": 32, "augment": 2}' --seeds 0 1
 
-The preset in hashnet_lite/presets.py was chosen from these trials (see its comment).
+The preset in hashnet_lite/presets.py was chosen from these trials (see its comment); the
+recorded sweeps are tuning/tune_fashion_h200.jsonl and tuning/tune_fashion_cpu.jsonl.
 """
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def _init(threads: int, spec: str) -> None:
 
 def run_trial(trial: dict, seed: int, bits: int, device: str) -> dict:
     from hashnet_lite import retrieval
-    from hashnet_lite.datasets_images import random_crop_flip
+    from hashnet_lite.data.images import random_crop_flip
     from hashnet_lite.presets import preset_config
     from hashnet_lite.train import encode, fit
 

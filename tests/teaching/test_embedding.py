@@ -1,4 +1,4 @@
-"""UMAP of codes under the Hamming distance: neighbourhoods survive, runs reproduce, and the
+"""hashnet_lite.teaching.embedding (notebook 05), UMAP of codes under the Hamming distance: neighbourhoods survive, runs reproduce, and the
 stratified subset keeps each class's share. The first UMAP call compiles its layout
 optimiser (~15-35 s on a busy 2-core machine): one module-scoped map serves the tests."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hashnet_lite import embedding
+from hashnet_lite.teaching import embedding
 
 pytest.importorskip("umap")
 

@@ -1,4 +1,5 @@
-"""The paper's tables and the reproduction commands (they must parse with the real CLI), and
+"""hashnet_lite.teaching.reproduction (notebook 06): the paper's tables (read from
+presets.PROTOCOLS) and the reproduction commands (they must parse with the real CLI), and
 reading back what ``experiments.reproduce`` writes."""
 from __future__ import annotations
 
@@ -6,19 +7,22 @@ import json
 
 import pytest
 
-from hashnet_lite import paper
 from hashnet_lite.cli import build_parser
 from hashnet_lite.config import TrainConfig
-from hashnet_lite.experiments import PUBLISHED, reproduce
-from hashnet_lite.synthetic import gaussian_clusters
+from hashnet_lite.data.synthetic import gaussian_clusters
+from hashnet_lite.experiments import reproduce
+from hashnet_lite.presets import PROTOCOLS
+from hashnet_lite.teaching import reproduction as paper
 
 
 def test_published_markdown_holds_every_published_number():
     md = paper.published_markdown()
-    for key, row in PUBLISHED.items():
+    published = {key: p.published for key, p in PROTOCOLS.items() if p.published}
+    assert set(published) <= set(paper.PAPER_SETS)
+    for row in published.values():
         for value in row.values():
             assert f"{value:.4f}" in md
-    assert md.count("\n") == 2 + len(paper.PROTOCOLS)
+    assert md.count("\n") == 2 + len(paper.PAPER_SETS)
     assert "| ImageNet-100 (mAP@1000) | 0.5059 | 0.6306 | 0.6633 | 0.6835 | ~0.64 |" in md
 
 
@@ -35,10 +39,10 @@ def test_commands_parse_with_the_cli():
         "reproduce", "cifar10:/data/cifar10", [16, 32], "results/cifar10", 3)
     table = paper.full_run_commands("/mnt/d")
     commands = [line.split("`")[1] for line in table.splitlines()[2:]]
-    assert len(commands) == len(paper.PROTOCOLS)
-    for p, command in zip(paper.PROTOCOLS, commands):
+    assert len(commands) == len(paper.PAPER_SETS)
+    for key, command in zip(paper.PAPER_SETS, commands):
         args = build_parser().parse_args(command.split()[3:])
-        assert args.data == f"{p['key']}:/mnt/d/{p['key']}" and args.bits == [16, 32, 48, 64]
+        assert args.data == f"{key}:/mnt/d/{key}" and args.bits == [16, 32, 48, 64]
     with pytest.raises(ValueError, match="bits"):
         paper.reproduce_command("digits", "out", ())
 

@@ -1,6 +1,6 @@
-"""Data loaders against small files the tests write in the real formats (idx, CIFAR-10's
-python pickles, list files with PNG/JPEG images, npz). Nothing here touches the network:
-the two download steps are replaced by functions that raise URLError."""
+"""The image loaders (hashnet_lite.data.images) against small files the tests write in the
+real formats (idx, CIFAR-10's python pickles, list files with PNG/JPEG images). Nothing here
+touches the network: the two download steps are replaced by functions that raise URLError."""
 from __future__ import annotations
 
 import gzip
@@ -14,11 +14,10 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, Subset
 
-from hashnet_lite import data as D
-from hashnet_lite import datasets_images as DI
-from hashnet_lite.data import ArrayDataset, load_data, parse_data_spec, split_per_class
+from hashnet_lite.data import images as DI
+from hashnet_lite.data import load_data
+from hashnet_lite.presets import PROTOCOLS
 
 
 def _offline(*args, **kwargs):
@@ -33,140 +32,6 @@ def no_downloads(monkeypatch, tmp_path):
     monkeypatch.setattr(DI, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian-files")
     monkeypatch.delenv("HASHNET_LITE_DATA", raising=False)
 
-
-# ---------------------------------------------------------------- specs and roots
-
-@pytest.mark.parametrize("spec, expected", [
-    ("digits", ("digits", None)),
-    ("fashion-mnist", ("fashion-mnist", None)),
-    ("fashion-mnist:/x/y", ("fashion-mnist", "/x/y")),
-    ("cifar10:data/c", ("cifar10", "data/c")),
-    ("npz:a.npz", ("npz", "a.npz")),
-    ("list:/r", ("list", "/r")),
-    ("imagenet100:r", ("imagenet100", "r")),
-    ("nuswide", ("nuswide", None)),
-    ("coco:C:/win", ("coco", "C:/win")),  # only the first ':' separates
-])
-def test_parse_data_spec_valid(spec, expected):
-    assert parse_data_spec(spec) == expected
-
-
-@pytest.mark.parametrize("spec, match", [
-    ("mnist", "unknown kind 'mnist'"),
-    ("", "expected one of"),
-    ("digits:foo", "takes no argument"),
-    ("npz", "needs an argument"),
-    ("list", "needs an argument"),
-    ("fashion-mnist:", "empty argument"),
-])
-def test_parse_data_spec_invalid(spec, match):
-    with pytest.raises(ValueError, match=match):
-        parse_data_spec(spec)
-
-
-def test_parse_error_lists_every_form():
-    with pytest.raises(ValueError) as info:
-        parse_data_spec("bogus")
-    for form in ("digits", "fashion-mnist[:ROOT]", "cifar10[:ROOT]", "npz:PATH", "list:ROOT",
-                 "imagenet100[:ROOT]", "nuswide[:ROOT]", "coco[:ROOT]"):
-        assert form in str(info.value)
-
-
-def test_default_data_root(monkeypatch, tmp_path):
-    assert D.default_data_root() == Path(D.__file__).resolve().parents[1] / "data"
-    monkeypatch.setenv("HASHNET_LITE_DATA", str(tmp_path))
-    assert D.default_data_root() == tmp_path
-
-
-@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
-def test_load_data_rejects_bad_seed(seed):
-    with pytest.raises(ValueError, match="seed="):
-        load_data("digits", seed=seed)
-
-
-# ---------------------------------------------------------------- ArrayDataset
-
-def test_array_dataset_with_dataloader_sees_every_item_once():
-    n = 1000
-    x = torch.zeros(n, 1, 4, 4, dtype=torch.uint8)
-    x[:, 0, 0, 0] = torch.arange(n) % 256
-    x[:, 0, 0, 1] = torch.arange(n) // 256
-    y = torch.from_numpy(D.one_hot(np.arange(n) % 7, 7))
-    ds = ArrayDataset(x, y, index=np.arange(0, n, 2))  # the even items only
-    seen = []
-    for xb, yb in DataLoader(ds, batch_size=64, shuffle=True):
-        assert xb.dtype == torch.float32 and yb.dtype == torch.float32
-        assert xb.shape[1:] == (1, 4, 4) and yb.shape[1:] == (7,)
-        ids = (torch.round(xb[:, 0, 0, 0] * 255) + 256 * torch.round(xb[:, 0, 0, 1] * 255)).long()
-        assert torch.equal(yb.argmax(1), ids % 7)
-        seen += ids.tolist()
-    assert sorted(seen) == list(range(0, n, 2))
-    assert torch.equal(ds[3][0], x[6].float() / 255)  # __getitem__ goes through the index
-    sub = [b for b in DataLoader(Subset(ds, [0, 1, 2]), batch_size=2)]  # Subset forwards __getitems__
-    assert [len(b[0]) for b in sub] == [2, 1]
-
-
-def test_array_dataset_workers_and_float_inputs():
-    x = torch.randn(100, 5)
-    y = torch.from_numpy(D.one_hot(np.arange(100) % 3, 3))
-    ds = ArrayDataset(x, y)
-    xb = torch.cat([b[0] for b in DataLoader(ds, batch_size=32, num_workers=2)])
-    assert torch.equal(xb, x)  # float inputs are passed through unchanged
-    assert np.array_equal(ds.features(), x.numpy())
-
-
-def test_array_dataset_shape_errors():
-    with pytest.raises(ValueError, match="expected x"):
-        ArrayDataset(torch.zeros(3, 2), torch.zeros(4, 2))
-    with pytest.raises(ValueError, match="expected x"):
-        ArrayDataset(torch.zeros(3, 2), torch.zeros(3))
-
-
-# ---------------------------------------------------------------- split, digits
-
-def test_split_per_class_sizes_disjointness_determinism():
-    labels = np.repeat(np.arange(4), [30, 25, 40, 22])
-    train, query, db = split_per_class(labels, 5, 10, seed=3)
-    assert np.bincount(labels[query]).tolist() == [5] * 4
-    assert np.bincount(labels[train]).tolist() == [10] * 4
-    assert not set(query) & set(train) and not set(query) & set(db)
-    assert set(train) <= set(db) and len(query) + len(db) == len(labels)
-    again = split_per_class(labels, 5, 10, seed=3)
-    assert all(np.array_equal(a, b) for a, b in zip((train, query, db), again))
-    assert not np.array_equal(split_per_class(labels, 5, 10, seed=4)[1], query)
-    train, query, db = split_per_class(labels, 5, 10, seed=3, database="rest_minus_train")
-    assert len(train) + len(query) + len(db) == len(labels) and not set(train) & set(db)
-    with pytest.raises(ValueError, match="class 3 has 22 items"):
-        split_per_class(labels, 5, 20)
-
-
-def test_digits_split():
-    from sklearn.datasets import load_digits
-
-    d = load_data("digits")
-    assert (len(d.train), len(d.query), len(d.database)) == (500, 180, 1617)
-    assert d.input_shape == (1, 8, 8) and d.num_classes == 10 and d.topk is None
-    assert d.y_query.sum(0).tolist() == [18] * 10 and d.y_train.sum(0).tolist() == [50] * 10
-    assert d.y_database.dtype == np.uint8 and (d.y_database.sum(1) == 1).all()
-    assert "seed=0" in d.protocol and "1,617" in d.protocol
-    x, y = d.query[0]
-    assert x.shape == (1, 8, 8) and x.dtype == torch.float32 and y.shape == (10,)
-    assert np.array_equal(y.numpy(), d.y_query[0])
-    # queries + database are exactly the data set (pixel / 16), each row with its label
-    digits = load_digits()
-    full = np.concatenate([d.arrays("query"), d.arrays("database")]) * 16
-    labels = np.concatenate([d.y_query, d.y_database]).argmax(1)
-    order = np.lexsort(np.column_stack([full, labels]).T)
-    ref = np.lexsort(np.column_stack([digits.data, digits.target]).T)
-    assert np.array_equal(full[order], digits.data[ref])
-    assert np.array_equal(labels[order], digits.target[ref])
-    # same seed, same split; another seed, another split
-    again, other = load_data("digits", seed=0), load_data("digits", seed=1)
-    assert np.array_equal(again.arrays("query"), d.arrays("query"))
-    assert not np.array_equal(other.arrays("query"), d.arrays("query"))
-
-
-# ---------------------------------------------------------------- idx files, Fashion-MNIST
 
 def write_idx(path: Path, array: np.ndarray, gz: bool) -> Path:
     codes = {np.uint8: 0x08, np.int32: 0x0C, np.float32: 0x0D}
@@ -303,8 +168,6 @@ def test_fashion_mnist_mismatched_counts(fashion_dir, tmp_path):
         load_data(f"fashion-mnist:{tmp_path}")
 
 
-# ---------------------------------------------------------------- CIFAR-10
-
 CIFAR_PER_BATCH = 1010  # 6 batches x 1010 = 6060 items, 606 per class
 
 
@@ -391,8 +254,6 @@ def test_random_crop_flip_is_a_padded_crop():
     assert torch.equal(DI.random_crop_flip(x, padding=2), out)
 
 
-# ---------------------------------------------------------------- list files
-
 def write_list_data(root: Path) -> Path:
     from PIL import Image
 
@@ -442,6 +303,7 @@ def test_list_files(tmp_path):
 def test_list_aliases_carry_the_protocols_r(tmp_path, kind, topk):
     root = write_list_data(tmp_path / kind)
     d = load_data(f"{kind}:{root}")
+    assert PROTOCOLS[kind].topk == topk  # the loaders read R from the one protocol table
     assert d.topk == topk and f"mAP@{topk}" in d.protocol and len(d.database) == 3
     assert load_data(kind, root=tmp_path).topk == topk  # ROOT-less: <data root>/<kind>
 
@@ -467,96 +329,3 @@ def test_list_file_errors(tmp_path):
         load_data(f"list:{root}")
     with pytest.raises(FileNotFoundError, match="does not exist; it should hold train.txt"):
         load_data(f"list:{tmp_path / 'nowhere'}")
-
-
-# ---------------------------------------------------------------- npz
-
-def save_npz(path: Path, **overrides) -> Path:
-    rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.normal(5, 3, (40, 6)), "y_train": np.arange(40) % 3,
-              "x_query": rng.normal(5, 3, (7, 6)), "y_query": np.arange(7) % 3,
-              "x_database": rng.normal(5, 3, (20, 6)), "y_database": np.arange(20) % 5}
-    arrays.update(overrides)
-    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
-    return path
-
-
-def test_npz_features_class_ids(tmp_path):
-    path = save_npz(tmp_path / "f.npz")
-    d = load_data(f"npz:{path}")
-    assert d.input_shape == (6,) and d.num_classes == 5  # max id over all parts + 1
-    assert (len(d.train), len(d.query), len(d.database)) == (40, 7, 20) and d.topk is None
-    assert d.y_train.shape == (40, 5) and d.y_train[:, 3:].sum() == 0
-    assert np.array_equal(d.y_database.argmax(1), np.arange(20) % 5)
-    with np.load(path) as f:
-        mean, std = f["x_train"].mean(0), f["x_train"].std(0)
-        expected_query = (f["x_query"] - mean) / std
-    train = d.arrays("train")
-    np.testing.assert_allclose(train.mean(0), 0, atol=1e-5)
-    np.testing.assert_allclose(train.std(0), 1, atol=1e-5)
-    np.testing.assert_allclose(d.arrays("query"), expected_query, rtol=1e-5, atol=1e-5)
-    x, y = d.query[2]
-    assert x.dtype == torch.float32 and y.tolist() == [0, 0, 1, 0, 0]
-
-
-def test_npz_constant_column_is_only_centred(tmp_path):
-    x = np.random.default_rng(1).normal(size=(40, 6))
-    x[:, 2] = 7.0
-    d = load_data(f"npz:{save_npz(tmp_path / 'c.npz', x_train=x)}")
-    assert np.all(d.arrays("train")[:, 2] == 0) and np.isfinite(d.arrays("query")).all()
-
-
-def test_npz_images_and_multi_hot(tmp_path):
-    rng = np.random.default_rng(0)
-    multi = lambda n: (rng.random((n, 4)) < 0.5).astype(np.int64)
-    grey = rng.integers(0, 256, (10, 5, 6), dtype=np.uint8)
-    d = load_data("npz:" + str(save_npz(
-        tmp_path / "g.npz", x_train=grey, x_query=grey[:3], x_database=grey,
-        y_train=multi(10), y_query=multi(3), y_database=multi(10))))
-    assert d.input_shape == (1, 5, 6) and d.num_classes == 4
-    np.testing.assert_allclose(d.arrays("train"), grey.reshape(10, -1) / 255, rtol=1e-6)
-    assert torch.allclose(d.train[1][0][0], torch.from_numpy(grey[1] / 255).float())
-
-    nhwc = rng.integers(0, 256, (10, 5, 6, 3), dtype=np.uint8)
-    d = load_data("npz:" + str(save_npz(tmp_path / "h.npz", x_train=nhwc, x_query=nhwc[:7],
-                                        x_database=nhwc, y_train=np.arange(10) % 3,
-                                        y_database=np.arange(10) % 5)))
-    assert d.input_shape == (3, 5, 6)
-    assert torch.allclose(d.train[4][0], torch.from_numpy(nhwc[4].transpose(2, 0, 1) / 255).float())
-
-    nchw = rng.random((10, 3, 5, 6)).astype(np.float32) * 9  # float images: used as they are
-    d = load_data("npz:" + str(save_npz(tmp_path / "n.npz", x_train=nchw, x_query=nchw[:7],
-                                        x_database=nchw, y_train=np.arange(10) % 3,
-                                        y_database=np.arange(10) % 5)))
-    assert d.input_shape == (3, 5, 6) and torch.equal(d.train[4][0], torch.from_numpy(nchw[4]))
-
-
-def test_npz_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_data(f"npz:{tmp_path / 'none.npz'}")
-    bad = {
-        "lacks the keys \\['y_query', 'x_database'\\]": dict(y_query=None, x_database=None),
-        "x_query has 7 rows but y_query has 6": dict(y_query=np.arange(6)),
-        "item shapes differ between parts": dict(x_database=np.zeros((20, 5))),
-        "y_train must hold 0/1 multi-hot rows; found values \\[2\\]": dict(
-            y_train=np.full((40, 3), 2), y_query=np.ones((7, 3)), y_database=np.ones((20, 3))),
-        "multi-hot label widths differ": dict(
-            y_train=np.ones((40, 3)), y_query=np.ones((7, 4)), y_database=np.ones((20, 3))),
-        "label kinds differ between parts": dict(y_query=np.ones((7, 3))),
-        "y_database must hold non-negative integer class ids; found \\[-1\\]": dict(
-            y_database=np.arange(20) - 1),
-        "y_train must hold non-negative integer class ids; found \\[0.5\\]": dict(
-            y_train=np.arange(40) % 3 + 0.5 * (np.arange(40) == 0)),
-        "x_query holds NaN": dict(x_query=np.full((7, 6), np.nan)),
-        "x_query is empty": dict(x_query=np.zeros((0, 6)), y_query=np.zeros(0, int)),
-        "expected \\(N, D\\) features": dict(x_train=np.zeros((40, 1, 1, 1, 1)),
-                                            x_query=np.zeros((7, 1, 1, 1, 1)),
-                                            x_database=np.zeros((20, 1, 1, 1, 1))),
-        "could not be read as plain arrays": dict(x_train=np.array([None] * 40, dtype=object)),
-    }
-    for i, (match, overrides) in enumerate(bad.items()):
-        with pytest.raises(ValueError, match=match):
-            load_data(f"npz:{save_npz(tmp_path / f'bad{i}.npz', **overrides)}")
-    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match="junk.npz"):
-        load_data(f"npz:{tmp_path / 'junk.npz'}")

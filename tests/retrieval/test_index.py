@@ -1,4 +1,4 @@
-"""HammingIndex against brute force, for every backend this machine has.
+"""hashnet_lite.retrieval.index.HammingIndex against brute force, for every backend this machine has.
 
 "numpy" and "faiss_mih" must return exactly the brute-force answer with ties by index;
 "faiss" (IndexBinaryFlat) picks its own members of the tie at the k-th distance, so there
@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hashnet_lite import hamming_index as hi
 from hashnet_lite import retrieval as rt
-from hashnet_lite.hamming_index import HammingIndex
+from hashnet_lite.retrieval import index as hi
+from hashnet_lite.retrieval import kernels
+from hashnet_lite.retrieval.index import HammingIndex
 
 HAVE_FAISS = hi._import_faiss() is not None
 BACKENDS = ["numpy-numba", "numpy-plain", "faiss", "faiss_mih"]
@@ -22,9 +23,9 @@ def backend(request, monkeypatch):
     name = request.param
     if name.startswith("faiss") and not HAVE_FAISS:
         pytest.skip("faiss is not installed (pip install faiss-cpu): the numpy backend is tested instead")
-    if name == "numpy-numba" and rt.numba is None:
+    if name == "numpy-numba" and kernels.numba is None:
         pytest.skip("numba is not installed: only the plain numpy path exists here")
-    monkeypatch.setattr(rt, "USE_NUMBA", name == "numpy-numba")
+    monkeypatch.setattr(kernels, "USE_NUMBA", name == "numpy-numba")
     return name.split("-")[0]
 
 
@@ -123,3 +124,10 @@ def test_index_does_not_modify_or_keep_a_reference_to_the_codes(backend):
     d[:] = 1  # the caller reuses the array
     np.testing.assert_array_equal(index.search(q, 5)[1], before[1])
     np.testing.assert_array_equal(HammingIndex(keep, backend=backend).search(q, 5)[1], before[1])
+
+
+def test_hamming_index_is_reachable_from_retrieval():
+    assert rt.HammingIndex is HammingIndex
+    import hashnet_lite
+
+    assert hashnet_lite.HammingIndex is HammingIndex

@@ -1,31 +1,23 @@
-"""The notebooks' sliders (hashnet_lite.widgets) and the figures their callbacks draw.
+"""The notebooks' sliders (hashnet_lite.teaching.widgets) and the figures their callbacks draw.
 
 ipywidgets swallows an exception raised inside a callback (the notebook shows a traceback in
 the output and carries on), so each drawing function is tested directly, and each slider is
 moved here with the display replaced by a recorder, so that a callback that raises fails."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
 pytest.importorskip("ipywidgets", reason="ipywidgets is part of the notebooks extra")
 import ipywidgets  # noqa: E402
+from helpers import image_data, random_codes  # noqa: E402
 
-from hashnet_lite import plots, widgets  # noqa: E402
 from hashnet_lite.config import TrainConfig  # noqa: E402
 from hashnet_lite.continuation import authors_beta, staircase_beta  # noqa: E402
-from hashnet_lite.estimators import tanh_grad  # noqa: E402
-from hashnet_lite.snapshots import Snapshot, SnapshotRun  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+from hashnet_lite.teaching import figures, widgets  # noqa: E402
+from hashnet_lite.teaching.gradients import tanh_grad  # noqa: E402
+from hashnet_lite.teaching.snapshots import Snapshot, SnapshotRun  # noqa: E402
 
 
 @pytest.fixture
@@ -70,7 +62,7 @@ def fake_run(iters=40, every=10, bits=6, items=4) -> SnapshotRun:
 @pytest.mark.parametrize("beta", [0.5, 3.0, 20.0])
 def test_tanh_gradient_draws_the_formulas(beta):
     z = np.random.default_rng(0).normal(0, 0.5, 1000)
-    fig = plots.tanh_gradient(beta, z)
+    fig = figures.tanh_gradient(beta, z)
     forward, backward = fig.axes[0], fig.axes[1]
     x = forward.lines[1].get_xdata()
     np.testing.assert_allclose(forward.lines[1].get_ydata(), np.tanh(beta * x))
@@ -95,7 +87,7 @@ def test_beta_slider_contract_and_redraw(shown):
 
 # ------------------------------------------------------------------------------ schedules (notebook 03)
 def test_beta_schedules_draws_the_continuation_functions():
-    fig = plots.beta_schedules(300, gamma=0.02, power=0.5, step_size=50, steps_per_epoch=7, epoch_step=3)
+    fig = figures.beta_schedules(300, gamma=0.02, power=0.5, step_size=50, steps_per_epoch=7, epoch_step=3)
     ax = fig.axes[0]
     smooth, authors, epochs = ax.lines[:3]
     t = np.arange(301)
@@ -103,7 +95,7 @@ def test_beta_schedules_draws_the_continuation_functions():
     np.testing.assert_allclose(authors.get_ydata(), [authors_beta(s, gamma=0.02, step_size=50) for s in t])
     np.testing.assert_allclose(epochs.get_ydata(), [staircase_beta(s // 7, epoch_step=3) for s in t])
     with pytest.raises(ValueError, match="steps_per_epoch"):
-        plots.beta_schedules(10, steps_per_epoch=0)
+        figures.beta_schedules(10, steps_per_epoch=0)
 
 
 def test_schedule_sliders_redraw_and_keep_clear_of_the_step_label(shown):
@@ -119,7 +111,7 @@ def test_schedule_sliders_redraw_and_keep_clear_of_the_step_label(shown):
 # ------------------------------------------------------------------------------ snapshots (notebook 03)
 def test_binarization_snapshot_draws_the_snapshot_at_the_step():
     run = fake_run()
-    fig = plots.binarization_snapshot(run, 25)  # the snapshot of step 20
+    fig = figures.binarization_snapshot(run, 25)  # the snapshot of step 20
     heat = [im for ax in fig.axes for im in ax.images if im.get_array().shape == (4, 6)][0]
     snap = run.at(25)
     assert snap.step == 20
@@ -134,7 +126,7 @@ def test_binarization_snapshot_without_pictures():
     run = fake_run()
     run = SnapshotRun(name=run.name, config=run.config, history=[], snapshots=run.snapshots,
                       probe_classes=run.probe_classes, probe_images=None)
-    fig = plots.binarization_snapshot(run, 0)
+    fig = figures.binarization_snapshot(run, 0)
     assert sum(len(ax.images) + len(ax.child_axes) for ax in fig.axes) == 1  # the heat map alone
 
 
@@ -156,6 +148,32 @@ def test_callback_errors_reach_the_caller(monkeypatch, shown):
         raise RuntimeError("drawing failed")
 
     box = widgets.beta_explorer()
-    monkeypatch.setattr(plots, "tanh_gradient", broken)
+    monkeypatch.setattr(figures, "tanh_gradient", broken)
     with pytest.raises(RuntimeError, match="drawing failed"):
         sliders(box)["beta"].value = 2.0
+
+
+# ------------------------------------------------------------------------------ alpha (notebook 04)
+def test_alpha_sliders_redraw(shown):
+    box = widgets.alpha_explorer(bits=24)
+    found = sliders(box)
+    assert set(found) == {"bits", "alpha x K"}
+    assert found["bits"].value == 24 and all(not s.continuous_update for s in found.values())
+    found["alpha x K"].value = 30.0
+    assert len(shown) == 2 and not np.array_equal(shown[0], shown[1])
+
+
+# ------------------------------------------------------------------------------ queries (notebook 05)
+def test_query_sliders_redraw(shown):
+    data = image_data()
+    rng = np.random.default_rng(0)
+    q, d = random_codes(rng, len(data.y_query), 6), random_codes(rng, len(data.y_database), 6)
+    box = widgets.query_explorer(data, q, d, query=2, k=4)
+    found = sliders(box)
+    assert set(found) == {"query", "k"}
+    assert all(not s.continuous_update for s in found.values())
+    assert found["query"].max == len(data.y_query) - 1
+    found["query"].value = 0
+    assert len(shown) == 2 and not np.array_equal(shown[0], shown[1])
+    with pytest.raises(ValueError, match="query=99"):
+        widgets.query_explorer(data, q, d, query=99)

@@ -1,0 +1,115 @@
+"""Every method this package trains or fits, in one registry.
+
+HashNet and its three ablations (the paper's Sec. 4.3), the four deep baselines it was
+published against or that came after it (``deep_baselines``), and the two shallow ones
+(``baselines``). The CLI (``--method``, ``--methods``), ``experiments.reproduce`` and the
+notebooks read the names from here.
+
+A deep method is a ``TrainConfig``: ``method_config(name, config)`` turns the data set's
+preset into that method's run. Every deep method trains the same backbone and hash layer
+with the same optimiser, schedule of learning rates, data and step budget; only what turns
+z into the output, the loss and (for HashNet) beta differ. All of them are encoded as
+sign(z). HashNet+C is not trained: it ranks HashNet's continuous outputs.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from .config import TrainConfig
+from .deep_baselines import DEEP_BASELINES, baseline_loss, hash_centres
+from .loss import pairwise_likelihood_loss
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the registry."""
+
+    name: str
+    kind: str  # "trained": a TrainConfig; "continuous": HashNet's outputs; "shallow": ITQ / LSH
+    summary: str
+    citation: str
+    changes: tuple = ()  # (field, value) pairs applied to the preset's TrainConfig
+
+
+_HASHNET = "Cao, Long, Wang, Yu. HashNet: Deep Learning to Hash by Continuation. ICCV 2017."
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("HashNet", "trained", "continuation + imbalance weights, binary codes", _HASHNET),
+    Method("HashNet-W", "trained", "HashNet without the imbalance weights (w_ij = 1)", _HASHNET,
+           (("weighting", "none"),)),
+    Method("HashNet-sgn", "trained", "HashNet without continuation (beta = beta0 throughout)", _HASHNET,
+           (("schedule", "constant"),)),
+    Method("HashNet+C", "continuous", "HashNet's outputs tanh(beta z), ranked by inner product", _HASHNET),
+    Method("DHN", "trained", "pairwise likelihood on tanh(z) + a log-cosh quantization penalty",
+           DEEP_BASELINES["DHN"].citation, (("method", "DHN"), ("schedule", "constant"))),
+    Method("DPSH", "trained", "pairwise likelihood on real outputs + ||sign(u) - u||^2",
+           DEEP_BASELINES["DPSH"].citation, (("method", "DPSH"), ("schedule", "constant"))),
+    Method("DSH", "trained", "contrastive loss with margin 2K on real outputs + an L1 pull to +-1",
+           DEEP_BASELINES["DSH"].citation, (("method", "DSH"), ("schedule", "constant"))),
+    Method("CSQ", "trained", "binary cross-entropy toward a hash centre per class + quantization",
+           DEEP_BASELINES["CSQ"].citation, (("method", "CSQ"), ("schedule", "constant"))),
+    Method("ITQ", "shallow", "PCA, then the rotation that best fits the binary cube",
+           "Gong, Lazebnik. Iterative Quantization. CVPR 2011."),
+    Method("LSH", "shallow", "signs of random projections",
+           "Charikar. Similarity Estimation Techniques from Rounding Algorithms. STOC 2002."),
+)}
+NAMES = tuple(METHODS)
+# What `reproduce` runs when no --methods are given (HashNet's ablation study).
+DEFAULT_METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "ITQ", "LSH")
+
+
+def check_methods(methods) -> tuple[str, ...]:
+    """The names as a tuple, if every one is in the registry."""
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods={list(methods)!r}: unknown {unknown}; expected one or more of {list(NAMES)}")
+    return methods
+
+
+def method_config(name: str, config: TrainConfig) -> TrainConfig:
+    """The training config of deep method ``name`` built from ``config`` (the preset's).
+
+    The deep baselines train without continuation (beta fixed at beta0 = 1: DHN's and CSQ's
+    tanh(z)) or on z itself (DPSH, DSH), with their own loss (``config.method``).
+    """
+    check_methods([name])
+    method = METHODS[name]
+    if method.kind == "shallow":
+        raise ValueError(f"method={name!r} is not trained: expected one of "
+                         f"{[m for m in NAMES if METHODS[m].kind != 'shallow']}")
+    base = dataclasses.replace(config, method="HashNet") if config.method != "HashNet" else config
+    return dataclasses.replace(base, **dict(method.changes)) if method.changes else base
+
+
+class Objective:
+    """What one training step minimises for ``config.method``: call it with the network and
+    a batch, it returns (the loss, the outputs whose distance to +-1 is logged)."""
+
+    def __init__(self, config: TrainConfig, num_classes: int):
+        self.config = config
+        self.deep = DEEP_BASELINES.get(config.method)
+        self.centres = None
+        if self.deep is not None and self.deep.needs_centres:
+            self.centres = hash_centres(num_classes, config.bits, seed=config.seed)  # (C, K)
+        self.hyper = {}
+        if self.deep is not None and config.quantization_weight is not None:
+            key = {"DHN": "penalty", "DPSH": "eta", "DSH": "reg", "CSQ": "lam"}[config.method]
+            self.hyper[key] = config.quantization_weight
+
+    def outputs(self, net, x: torch.Tensor, beta: float) -> torch.Tensor:
+        """The network's training output: tanh(beta z) for HashNet, z for the baselines."""
+        return net(x, beta) if self.deep is None else net(x, None)
+
+    def loss(self, out: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, h): h is the output the method pushes toward +-1 (tanh(z) or z)."""
+        c = self.config
+        if self.deep is None:
+            return pairwise_likelihood_loss(out, labels, alpha=c.alpha_value, weighting=c.weighting,
+                                            class_num=c.class_num,
+                                            continuous_similarity=c.continuous_similarity), out
+        centres = None if self.centres is None else self.centres.to(out.device)
+        return baseline_loss(c.method, out, labels, centres=centres, **self.hyper), self.deep.activate(out)

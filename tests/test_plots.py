@@ -1,0 +1,27 @@
+"""hashnet_lite.plots, the results figures that reproduce and demo write (the lesson figures:
+tests/teaching/test_figures.py)."""
+from __future__ import annotations
+
+import pytest
+
+from hashnet_lite import plots
+
+
+def test_metric_vs_bits_one_line_per_method_sorted_by_bits():
+    rows = [dict(method="HashNet", bits=b, precision_radius2=p) for b, p in ((32, 0.6), (16, 0.8))]
+    fig = plots.metric_vs_bits(rows, "precision_radius2", "precision within radius 2", "t")
+    assert fig.axes[0].lines[0].get_xdata().tolist() == [16, 32]
+    assert fig.axes[0].lines[0].get_ydata().tolist() == [0.8, 0.6]
+    with pytest.raises(ValueError, match="lack 'map'"):
+        plots.metric_vs_bits(rows, "map", "mAP", "t")
+
+
+def test_map_vs_bits_and_save_figure(tmp_path):
+    rows = [dict(method=m, bits=b, map=v) for m, b, v in
+            (("HashNet", 32, 0.9), ("HashNet", 16, 0.8), ("LSH", 16, 0.3))]
+    fig = plots.map_vs_bits(rows)
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    assert lines["HashNet"].get_xdata().tolist() == [16, 32] and lines["LSH"].get_ydata().tolist() == [0.3]
+    path = plots.save_figure(fig, tmp_path / "sub" / "m.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.png"]  # written atomically: no temporary left
