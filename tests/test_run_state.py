@@ -449,6 +449,7 @@ def digits_reproduce_args(out):
             "--iters", 200, "--no-progress", "--device", "cpu", "--out", out]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.3])
 def test_reproduce_killed_with_sigkill_mid_run_resumes_to_identical_rows(tmp_path, delay):
     ok(cli(*digits_reproduce_args(tmp_path / "straight")))
