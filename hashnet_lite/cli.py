@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .config import BACKBONES, SCHEDULES, WEIGHTINGS
 from .errors import HashNetLiteError
+from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_config
 from .model import PretrainedWeightsUnavailable
 
 DESCRIPTION = ("Learn compact binary codes for fast image retrieval with HashNet (Cao et al., ICCV 2017) "
@@ -31,6 +32,7 @@ EXAMPLES = """examples:
   python -m hashnet_lite train --data digits --bits 32 --out runs/digits32
   python -m hashnet_lite train --data fashion-mnist --bits 32 --out runs/fmnist32
   python -m hashnet_lite train --data npz:my_arrays.npz --bits 48 --out runs/mine
+  python -m hashnet_lite train --data digits --bits 32 --method DHN --out runs/digits32-dhn
   python -m hashnet_lite reproduce --data digits --bits 16 32 48 64 --out runs/repro-digits
 """
 TRAIN_DESCRIPTION = ("Train HashNet on a data set and measure retrieval: writes the model (model.pt), the "
@@ -42,10 +44,13 @@ TRAIN_EXAMPLES = """examples:
 """
 REPRODUCE_DESCRIPTION = ("Reproduce the paper's ablation table on one split: HashNet, HashNet-W (no pair "
                          "weights), HashNet-sgn (no continuation), HashNet+C (continuous codes), ITQ and LSH "
-                         "at each code length; writes results.json, results.md and plots to --out.")
+                         "at each code length, and with --methods the deep baselines DHN, DPSH, DSH and CSQ "
+                         "on the same network, schedule and split; writes results.json, results.md and plots "
+                         "to --out.")
 REPRODUCE_EXAMPLES = """examples:
   python -m hashnet_lite reproduce --data digits --bits 16 32 48 64 --out runs/repro-digits
   python -m hashnet_lite reproduce --data fashion-mnist --bits 32 --methods HashNet ITQ --out runs/fm
+  python -m hashnet_lite reproduce --data digits --bits 32 --methods HashNet DHN DPSH DSH CSQ ITQ LSH --out runs/peers
 """
 DEMO_DESCRIPTION = ("Train HashNet on the shipped 8x8 digits (under a minute on a CPU), compare it with ITQ "
                     "and LSH, and draw the figure runs/demo/demo.png.")
@@ -125,6 +130,9 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--weighting", choices=WEIGHTINGS, default=None,
                    help="pair weights of the loss: paper (Eq. 5), class_num (the authors' PyTorch code), "
                         "none (default: paper)")
+    p.add_argument("--continuous-similarity", action="store_true", default=None,
+                   help="also weight each pair by 4 c_ij, c_ij the squared cosine of the two label rows "
+                        "(Eq. 5's continuous similarity for multi-label data; default: off)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train: auto (CUDA when there is a GPU), cpu, cuda (default: auto)")
     p.add_argument("--num-workers", type=_positive_int("num-workers", 0), default=0, metavar="W",
@@ -154,9 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--iters", type=_positive_int("iters"), default=None, metavar="N",
                       help="training steps (default: the digits preset's 600)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
-    train = sub.add_parser("train", help="train HashNet and write metrics.json, codes.npz, model.pt",
+    train = sub.add_parser("train", help="train HashNet (or another method) and write metrics.json, codes.npz, model.pt",
                            description=_wrap(TRAIN_DESCRIPTION), epilog=TRAIN_EXAMPLES, formatter_class=formatter)
     _add_common(train, bits_many=False)
+    trained = [m for m in NAMES if REGISTRY[m].kind == "trained"]
+    train.add_argument("--method", choices=trained, default="HashNet", metavar="NAME",
+                       help=f"what to train on the preset's network and schedule: {', '.join(trained)} "
+                            "(default: HashNet)")
     train.add_argument("--out", required=True, metavar="DIR",
                        help="output folder, created and checked writable before any data is loaded; one run "
                             "at a time (required, no default)")
@@ -166,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true",
                        help="replace the run in --out, finished or not (default: off: a folder holding a run "
                             "is refused)")
-    repro = sub.add_parser("reproduce", help="HashNet, its ablations, ITQ and LSH at several code lengths",
+    repro = sub.add_parser("reproduce", help="HashNet, its ablations, the deep and shallow baselines at several code lengths",
                            description=_wrap(REPRODUCE_DESCRIPTION), epilog=REPRODUCE_EXAMPLES,
                            formatter_class=formatter)
     _add_common(repro, bits_many=True)
@@ -174,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output folder; a re-run into it keeps the rows made with the same data and options "
                             "and resumes unfinished ones from checkpoints/ (required, no default)")
     repro.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
-                       help="methods to run (default: all six: HashNet HashNet-W HashNet-sgn HashNet+C ITQ LSH)")
+                       help=f"methods to run, from {' '.join(NAMES)} (default: {' '.join(DEFAULT_METHODS)})")
     repro.add_argument("--overwrite", action="store_true",
                        help="make again the rows and checkpoints in --out that were made otherwise (other "
                             "data, seed or options) or cannot be read (default: off: such a folder is refused)")
@@ -193,7 +205,8 @@ def _config_and_data(args):
     overrides = dict(bits=args.bits if isinstance(args.bits, int) else args.bits[0], seed=args.seed,
                      backbone=args.backbone, pretrained=args.pretrained, iters=args.iters,
                      batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
-                     weighting=args.weighting, device=args.device, num_workers=args.num_workers)
+                     weighting=args.weighting, continuous_similarity=args.continuous_similarity,
+                     device=args.device, num_workers=args.num_workers)
     config, topk = preset_config(preset, **overrides)
     if args.topk is not None:
         topk = args.topk
@@ -214,6 +227,7 @@ def cmd_train(args) -> int:
     with RunLock(out) as lock:
         check_train_folder(out, resume=args.resume, overwrite=args.overwrite)
         data, config, topk, _ = _config_and_data(args)
+        config = method_config(args.method, config)
         if args.overwrite and lock.fd is not None:  # only now: a typo in --data deletes nothing
             remove_train_files(out)
         metrics = train_and_evaluate(data, config, out, topk=topk, progress=not args.no_progress,
@@ -227,10 +241,10 @@ def cmd_train(args) -> int:
 
 def cmd_reproduce(args) -> int:
     from .distributed import is_main_process
-    from .experiments import METHODS, check_methods, reproduce
+    from .experiments import reproduce
     from .runs import RunLock, prepare_out_dir
 
-    methods = check_methods(args.methods or METHODS)
+    methods = check_methods(args.methods or DEFAULT_METHODS)
     out = prepare_out_dir(args.out)
     with RunLock(out):
         data, config, topk, preset = _config_and_data(args)

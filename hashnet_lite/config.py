@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 SCHEDULES = ("authors", "staircase", "constant")
 WEIGHTINGS = ("paper", "class_num", "none")
+LOSSES = ("HashNet", "DHN", "DPSH", "DSH", "CSQ")  # what the loop minimises (methods.py names them)
 BACKBONES = ("auto", "mlp", "cnn", "alexnet", "resnet18", "resnet50", "vgg16")
 
 
@@ -53,7 +54,15 @@ class TrainConfig:
     # Weighted pairwise likelihood (paper Eq. 4-5).
     alpha: float | None = None  # None: 10 / bits, as in the authors' code
     weighting: str = "paper"  # 'paper' |S|/|S1|, |S|/|S0|; 'class_num'; 'none' (HashNet-W)
-    class_num: float = 1.0
+    class_num: float = 1.0  # the weight of similar pairs under weighting='class_num' (authors' code)
+    # Eq. 5's continuous similarity for multi-label data: each pair also weighted by 4 c_ij,
+    # c_ij the squared cosine of the two label rows (0.25 for pairs sharing no label).
+    continuous_similarity: bool = False
+
+    # The loss the loop minimises: HashNet's, or a deep baseline's (deep_baselines.py) on the
+    # same network; quantization_weight: that baseline's quantization term (None: its paper's).
+    method: str = "HashNet"
+    quantization_weight: float | None = None
 
     seed: int = 0
     device: str = "auto"  # 'auto' -> cuda when available, else cpu
@@ -96,6 +105,11 @@ class TrainConfig:
         _check(_finite(self.beta0) and self.beta0 > 0, "beta0", self.beta0, "a positive finite number")
         _check(self.alpha is None or (_finite(self.alpha) and self.alpha > 0), "alpha", self.alpha,
                "None or a positive finite number")
+        _check(isinstance(self.continuous_similarity, bool), "continuous_similarity", self.continuous_similarity,
+               "True or False")
+        _check(self.method in LOSSES, "method", self.method, f"one of {LOSSES}")
+        _check(self.quantization_weight is None or (_finite(self.quantization_weight) and self.quantization_weight >= 0),
+               "quantization_weight", self.quantization_weight, "None or a finite number >= 0")
         _check(_finite(self.class_num) and self.class_num > 0, "class_num", self.class_num, "a positive finite number")
         _check(self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:"),
                "device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")

@@ -1,12 +1,10 @@
-"""HashNet, its ablations and the shallow baselines on one split, with results on disk.
+"""Methods x code lengths on one split, with results on disk.
 
-The methods (named as in the paper's ablation study, Sec. 4.3):
-- ``HashNet``: the full method: continuation + imbalance weights, binary codes;
-- ``HashNet-W``: without the weights (w_ij = 1);
-- ``HashNet-sgn``: without continuation (constant beta = beta0, sign at test time);
-- ``HashNet+C``: HashNet's continuous outputs tanh(beta z) ranked by inner product (the
-  upper reference: what binarization costs);
-- ``ITQ``, ``LSH``: fitted on the training items' flattened inputs.
+The methods come from the registry in ``methods.py``: HashNet and its ablations (the
+paper's Sec. 4.3: HashNet-W without the weights, HashNet-sgn without continuation, HashNet+C
+ranking the continuous outputs), the deep baselines DHN, DPSH, DSH and CSQ on the same
+network, loop, split and step budget, and ITQ and LSH fitted on the training items'
+flattened inputs.
 
 ``train_and_evaluate`` is the ``train`` command; ``reproduce`` the ``reproduce`` command.
 Every file is written atomically. A reproduction run keeps finished rows and skips them,
@@ -33,24 +31,14 @@ from .data.container import data_fingerprint
 from .distributed import is_main_process
 from .errors import CheckpointError, RunFolderError
 from .io import save_npz_atomic, write_json_atomic, write_text_atomic
+from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_config
 from .presets import PROTOCOLS
 from .runs import note
 from .train import encode, fit
 
-METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "ITQ", "LSH")
+METHODS = NAMES  # every method of the registry, in the order tables list them
 CONVENTION = "zero"  # queries with no relevant item in their top list count as AP 0
 TIES = "index"  # ties in Hamming distance broken by database index
-
-
-def method_config(method: str, config: TrainConfig) -> TrainConfig:
-    """The training config of a deep method (the ablations are one field each)."""
-    if method in ("HashNet", "HashNet+C"):
-        return config
-    if method == "HashNet-W":
-        return dataclasses.replace(config, weighting="none")
-    if method == "HashNet-sgn":
-        return dataclasses.replace(config, schedule="constant")
-    raise ValueError(f"method={method!r} is not a deep method: expected HashNet, HashNet-W, HashNet-sgn or HashNet+C")
 
 
 def evaluate(query_codes, database_codes, data, topk: int | None, *, continuous: bool = False) -> dict:
@@ -100,13 +88,6 @@ def baseline_codes(method: str, data, bits: int, seed: int) -> tuple[np.ndarray,
     cls = {"ITQ": ITQ, "LSH": LSH}[method]
     model = cls(bits, seed=seed).fit(data.arrays("train"))
     return model.encode(data.arrays("query")), model.encode(data.arrays("database"))
-
-
-def check_methods(methods) -> tuple[str, ...]:
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"methods={list(methods)!r}: unknown {unknown}; expected names from {METHODS}")
-    return tuple(methods)
 
 
 def run_key(fingerprint: dict, config: TrainConfig, topk: int | None) -> str:
@@ -160,15 +141,12 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
                       f"split seed {fingerprint['split_seed']})")
         if r.get("topk") != topk:
             diffs.add(f"topk {r.get('topk')} (now {topk})")
-        if r.get("method") in DEEP_METHODS and isinstance(r.get("config"), dict):
+        if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind != "shallow" and isinstance(r.get("config"), dict):
             now = method_config(r["method"], dataclasses.replace(config, bits=r["bits"])).to_dict()
             for k, v in now.items():
                 if k not in RESUMABLE_FIELDS - {"iters"} and k in r["config"] and r["config"][k] != v:
                     diffs.add(f"{k} {r['config'][k]!r} (now {v!r})")
     return "; ".join(sorted(diffs)) or "other settings"
-
-
-DEEP_METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C")
 
 
 def _check_checkpoints(out: Path, todo, config: TrainConfig, meta: dict, overwrite: bool) -> None:
@@ -177,7 +155,7 @@ def _check_checkpoints(out: Path, todo, config: TrainConfig, meta: dict, overwri
     ``overwrite`` deleted (that row trains from scratch)."""
     for method, bits in todo:
         path = out / "checkpoints" / f"{method}-{bits}.pt"
-        if method not in DEEP_METHODS or method == "HashNet+C" or not path.is_file():
+        if REGISTRY[method].kind != "trained" or not path.is_file():
             continue
         try:
             state = load_checkpoint_state(path)
@@ -191,7 +169,7 @@ def _check_checkpoints(out: Path, todo, config: TrainConfig, meta: dict, overwri
 
 
 def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: int | None,
-              methods=METHODS, preset: str | None = None, pr_bits: int | None = None,
+              methods=DEFAULT_METHODS, preset: str | None = None, pr_bits: int | None = None,
               progress: bool = True, overwrite: bool = False) -> list[dict]:
     """Every method at every code length on one split. Writes ``results.json`` (rows of
     method, bits, map, topk, ...) after each row, ``results.md``, ``pr_curves.json`` and
@@ -253,7 +231,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
             if (method, bits) in done or method == "HashNet+C":
                 continue  # HashNet+C is evaluated from HashNet's model below
             t0 = time.perf_counter()
-            if method in ("ITQ", "LSH"):
+            if REGISTRY[method].kind == "shallow":
                 if not is_main_process():
                     continue
                 q, d = baseline_codes(method, data, bits, config.seed)

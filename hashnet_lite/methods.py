@@ -36,7 +36,7 @@ class Method:
 
 _HASHNET = "Cao, Long, Wang, Yu. HashNet: Deep Learning to Hash by Continuation. ICCV 2017."
 
-METHODS: dict[str, Method] = {m.name: m for m in (
+REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("HashNet", "trained", "continuation + imbalance weights, binary codes", _HASHNET),
     Method("HashNet-W", "trained", "HashNet without the imbalance weights (w_ij = 1)", _HASHNET,
            (("weighting", "none"),)),
@@ -56,7 +56,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("LSH", "shallow", "signs of random projections",
            "Charikar. Similarity Estimation Techniques from Rounding Algorithms. STOC 2002."),
 )}
-NAMES = tuple(METHODS)
+NAMES = tuple(REGISTRY)
 # What `reproduce` runs when no --methods are given (HashNet's ablation study).
 DEFAULT_METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "ITQ", "LSH")
 
@@ -64,7 +64,7 @@ DEFAULT_METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "ITQ", "L
 def check_methods(methods) -> tuple[str, ...]:
     """The names as a tuple, if every one is in the registry."""
     methods = tuple(methods)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in REGISTRY]
     if unknown or not methods:
         raise ValueError(f"methods={list(methods)!r}: unknown {unknown}; expected one or more of {list(NAMES)}")
     return methods
@@ -77,10 +77,10 @@ def method_config(name: str, config: TrainConfig) -> TrainConfig:
     tanh(z)) or on z itself (DPSH, DSH), with their own loss (``config.method``).
     """
     check_methods([name])
-    method = METHODS[name]
+    method = REGISTRY[name]
     if method.kind == "shallow":
         raise ValueError(f"method={name!r} is not trained: expected one of "
-                         f"{[m for m in NAMES if METHODS[m].kind != 'shallow']}")
+                         f"{[m for m in NAMES if REGISTRY[m].kind != 'shallow']}")
     base = dataclasses.replace(config, method="HashNet") if config.method != "HashNet" else config
     return dataclasses.replace(base, **dict(method.changes)) if method.changes else base
 
@@ -89,12 +89,11 @@ class Objective:
     """What one training step minimises for ``config.method``: call it with the network and
     a batch, it returns (the loss, the outputs whose distance to +-1 is logged)."""
 
-    def __init__(self, config: TrainConfig, num_classes: int):
+    def __init__(self, config: TrainConfig, train_size: int | None = None):
         self.config = config
+        self.train_size = train_size
         self.deep = DEEP_BASELINES.get(config.method)
-        self.centres = None
-        if self.deep is not None and self.deep.needs_centres:
-            self.centres = hash_centres(num_classes, config.bits, seed=config.seed)  # (C, K)
+        self.centres = None  # CSQ's (C, K) hash centres, made from the labels' width on first use
         self.hyper = {}
         if self.deep is not None and config.quantization_weight is not None:
             key = {"DHN": "penalty", "DPSH": "eta", "DSH": "reg", "CSQ": "lam"}[config.method]
@@ -111,5 +110,16 @@ class Objective:
             return pairwise_likelihood_loss(out, labels, alpha=c.alpha_value, weighting=c.weighting,
                                             class_num=c.class_num,
                                             continuous_similarity=c.continuous_similarity), out
+        if self.deep.needs_centres and self.centres is None:
+            self.centres = hash_centres(labels.shape[1], c.bits, seed=c.seed)  # (C, K), fixed by the seed
         centres = None if self.centres is None else self.centres.to(out.device)
-        return baseline_loss(c.method, out, labels, centres=centres, **self.hyper), self.deep.activate(out)
+        hyper = dict(self.hyper)
+        if c.method == "DPSH" and self.train_size:
+            # DPSH's objective sums the likelihood over all N^2 pairs of the training set and the
+            # penalty eta ||b_i - u_i||^2 over its N items: per item, eta against N pair terms.
+            # dpsh_loss divides a batch's sums by its B(B-1) pairs, so eta (B - 1) / N keeps the
+            # paper's balance (with eta = 10 unscaled, the penalty outweighed the pairs ~60x on
+            # the digits and every item got the same code: mAP 0.10).
+            eta = hyper.get("eta", DEEP_BASELINES["DPSH"].defaults["eta"])
+            hyper["eta"] = eta * (out.shape[0] - 1) / self.train_size
+        return baseline_loss(c.method, out, labels, centres=centres, **hyper), self.deep.activate(out)

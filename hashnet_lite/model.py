@@ -147,9 +147,12 @@ class HashNet(nn.Module):
         """z = W f(x) + b, the pre-activation.  (B, K)"""
         return self.hash_layer(self.backbone(x))
 
-    def forward(self, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
-        """h = tanh(beta * z), the continuous code used in training.  (B, K)"""
-        return torch.tanh(beta * self.project(x))
+    def forward(self, x: torch.Tensor, beta: float | None = 1.0) -> torch.Tensor:
+        """h = tanh(beta * z), the continuous code used in training.  (B, K)
+
+        ``beta=None`` returns z itself: the real-valued output that DPSH and DSH train."""
+        z = self.project(x)
+        return z if beta is None else torch.tanh(beta * z)
 
     @torch.no_grad()
     def codes(self, x: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ from .checkpoint import check_resumable, load_checkpoint_state, load_model, save
 from .config import TrainConfig
 from .continuation import beta_at
 from .errors import CheckpointError, TrainingDiverged
-from .loss import pairwise_likelihood_loss
+from .methods import Objective
 from .model import HashNet, binarize, build_model
 
 StepCallback = Callable[[int, dict], None]
@@ -153,7 +153,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
         net = model
-    alpha = config.alpha_value
+    objective = Objective(config, train_size=len(dataset))  # HashNet's loss, or a deep baseline's (methods.py)
     bar = _progress_bar(config.iters, start, progress and rank == 0)
     # The loss average of the record in progress and the clock continue across a resume.
     loss_sum, loss_count = running.get("loss_sum", 0.0), running.get("loss_count", 0)
@@ -174,11 +174,10 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_mult"]
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                h = net(x, beta)  # (B_local, K)
-            h_all = distributed.gather_with_local_grad(h.float())  # (B, K)
+                out = objective.outputs(net, x, beta)  # (B_local, K): tanh(beta z), or z for some baselines
+            out_all = distributed.gather_with_local_grad(out.float())  # (B, K)
             y_all = distributed.gather_with_local_grad(y)
-            loss = pairwise_likelihood_loss(h_all, y_all, alpha=alpha, weighting=config.weighting,
-                                            class_num=config.class_num)
+            loss, h_all = objective.loss(out_all, y_all)  # h_all: what the method pushes toward +-1
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss * world_size).backward()
             scaler.step(optimizer)

@@ -106,7 +106,7 @@ def test_reproduce_writes_every_row_and_resumes(tmp_path, monkeypatch):
     argv = ["reproduce", "--data", f"npz:{npz}", "--bits", 4, 8, "--iters", 20, "--out", out, "--no-progress"]
     assert run(argv) == 0
     rows = json.loads((out / "results.json").read_text())
-    assert {(r["method"], r["bits"]) for r in rows} == {(m, b) for m in experiments.METHODS for b in (4, 8)}
+    assert {(r["method"], r["bits"]) for r in rows} == {(m, b) for m in experiments.DEFAULT_METHODS for b in (4, 8)}
     for r in rows:
         assert 0.0 <= r["map"] <= 1.0 and r["topk"] is None
     table = (out / "results.md").read_text()
@@ -119,7 +119,7 @@ def test_reproduce_writes_every_row_and_resumes(tmp_path, monkeypatch):
 
 
 def test_reproduce_rejects_unknown_methods(tmp_path, capsys, no_training):
-    assert run(["reproduce", "--methods", "HashNet", "DPSH", "--out", tmp_path / "o"]) == 2
+    assert run(["reproduce", "--methods", "HashNet", "DPHS", "--out", tmp_path / "o"]) == 2
     assert "DPSH" in capsys.readouterr().err
 
 

@@ -16,10 +16,10 @@ from hashnet_lite.presets import PROTOCOLS
 
 
 def test_check_methods():
-    assert experiments.check_methods(["ITQ", "HashNet"]) == ("ITQ", "HashNet")
+    assert experiments.check_methods(["ITQ", "HashNet", "DPSH"]) == ("ITQ", "HashNet", "DPSH")
     assert experiments.check_methods(experiments.METHODS) == experiments.METHODS
-    with pytest.raises(ValueError, match=r"unknown \['DPSH'\]"):
-        experiments.check_methods(["HashNet", "DPSH"])
+    with pytest.raises(ValueError, match=r"unknown \['DPHS'\]"):
+        experiments.check_methods(["HashNet", "DPHS"])
 
 
 def test_method_config_changes_one_field_per_ablation():
@@ -28,7 +28,7 @@ def test_method_config_changes_one_field_per_ablation():
     assert experiments.method_config("HashNet+C", config) == config
     assert experiments.method_config("HashNet-W", config) == dataclasses.replace(config, weighting="none")
     assert experiments.method_config("HashNet-sgn", config) == dataclasses.replace(config, schedule="constant")
-    with pytest.raises(ValueError, match="method='ITQ' is not a deep method"):
+    with pytest.raises(ValueError, match="method='ITQ' is not trained"):
         experiments.method_config("ITQ", config)
 
 

@@ -1,0 +1,87 @@
+"""The method registry and what the loop trains for each method."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from helpers import SyntheticHashData
+
+from hashnet_lite import methods
+from hashnet_lite.config import TrainConfig
+from hashnet_lite.deep_baselines import baseline_loss, hash_centres
+from hashnet_lite.loss import pairwise_likelihood_loss
+from hashnet_lite.retrieval import mean_average_precision
+from hashnet_lite.train import encode, train
+
+DEEP = ("DHN", "DPSH", "DSH", "CSQ")
+
+
+def test_the_registry_names_every_method_once():
+    assert methods.NAMES == ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "DHN", "DPSH", "DSH", "CSQ",
+                             "ITQ", "LSH")
+    assert set(methods.DEFAULT_METHODS) <= set(methods.NAMES)
+    kinds = {m: methods.REGISTRY[m].kind for m in methods.NAMES}
+    assert kinds["HashNet+C"] == "continuous" and kinds["ITQ"] == kinds["LSH"] == "shallow"
+    assert all(kinds[m] == "trained" for m in ("HashNet", "HashNet-W", "HashNet-sgn", *DEEP))
+    with pytest.raises(ValueError, match="unknown"):
+        methods.check_methods(["HashNet", "hashnet"])
+    with pytest.raises(ValueError, match="one or more"):
+        methods.check_methods([])
+
+
+@pytest.mark.parametrize("name", DEEP)
+def test_a_deep_baseline_is_its_loss_without_continuation(name):
+    config = TrainConfig(bits=16, weighting="none")
+    cfg = methods.method_config(name, config)
+    assert cfg.method == name and cfg.schedule == "constant"
+    assert dataclasses.replace(cfg, method="HashNet", schedule=config.schedule) == config  # nothing else changes
+    # the ablations of HashNet start from HashNet even when the preset names another loss
+    assert methods.method_config("HashNet-W", cfg).method == "HashNet"
+
+
+@pytest.mark.parametrize("name", ("HashNet", *DEEP))
+def test_the_objective_is_the_methods_loss(name):
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, 8, generator=g, dtype=torch.float64)
+    labels = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 0, 1, 2]), 3).double()
+    config = methods.method_config(name, TrainConfig(bits=8, seed=5))
+    objective = methods.Objective(config)  # no train_size: DPSH's eta is used as given
+    net = lambda x, beta: x if beta is None else torch.tanh(beta * x)  # noqa: E731  the "network" is z itself
+    out = objective.outputs(net, z, 2.0)
+    loss, h = objective.loss(out, labels)
+    if name == "HashNet":
+        assert torch.equal(out, torch.tanh(2.0 * z))
+        expected = pairwise_likelihood_loss(out, labels, alpha=config.alpha_value)
+    else:
+        assert torch.equal(out, z)
+        centres = hash_centres(3, 8, seed=5) if name == "CSQ" else None
+        expected = baseline_loss(name, z, labels, centres=centres)
+    torch.testing.assert_close(loss, expected)
+    assert h.shape == z.shape
+
+
+def test_dpsh_keeps_the_papers_balance_of_pairs_and_penalty():
+    z = torch.randn(10, 8, generator=torch.Generator().manual_seed(1))
+    labels = torch.nn.functional.one_hot(torch.arange(10) % 3, 3).float()
+    config = methods.method_config("DPSH", TrainConfig(bits=8))
+    scaled, _ = methods.Objective(config, train_size=500).loss(z, labels)
+    expected = baseline_loss("DPSH", z, labels, eta=10.0 * 9 / 500)  # eta (B - 1) / N
+    torch.testing.assert_close(scaled, expected)
+
+
+@pytest.mark.parametrize("name", ("HashNet", *DEEP))
+def test_every_trained_method_learns_codes_on_separable_data(name):
+    data = SyntheticHashData(n=160, d=16, c=4, seed=0)
+    config = methods.method_config(name, TrainConfig(bits=16, backbone="mlp", hidden=32, batch_size=32,
+                                                     iters=150, lr=0.03, log_every=50, seed=0))
+    from hashnet_lite.model import build_model
+
+    model = build_model(config, (16,))
+    history = train(model, data, config, progress=False)
+    assert history[-1]["loss"] < history[0]["loss"]  # training lowers the method's own loss
+    codes = encode(model, data)
+    classes = data.classes.numpy()
+    assert mean_average_precision(codes, codes, classes, classes) > 0.8  # chance is ~0.25
+    assert set(np.unique(codes)) <= {-1, 1}
