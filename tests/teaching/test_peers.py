@@ -1,0 +1,54 @@
+"""Lesson 07's helpers: the gradients of penalty and continuation, curves over training."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import matplotlib.figure
+import numpy as np
+import pytest
+import torch
+from helpers import SyntheticHashData
+
+from hashnet_lite.config import TrainConfig
+from hashnet_lite.teaching import peers
+
+
+def test_penalty_gradients_match_autograd():
+    z = torch.linspace(-3, 3, 41, dtype=torch.float64, requires_grad=True)
+    h = torch.tanh(z)
+    (0.3 * torch.log(torch.cosh(h.abs() - 1.0))).sum().backward()
+    g = peers.penalty_gradients(z.detach().numpy(), penalty=0.3, beta=4.0)
+    np.testing.assert_allclose(g["penalty"], z.grad.numpy(), atol=1e-12)
+    zc = z.detach().clone().requires_grad_(True)
+    torch.tanh(4.0 * zc).sum().backward()
+    np.testing.assert_allclose(g["continuation"], zc.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(g["tanh"], 1 - np.tanh(g["z"]) ** 2)
+
+
+def test_train_with_curves_records_every_few_steps_and_the_last():
+    ds = SyntheticHashData(n=96, d=16, c=4)
+    data = SimpleNamespace(train=ds, query=ds, database=ds, y_query=ds.classes.numpy(),
+                           y_database=ds.classes.numpy(), input_shape=(16,))
+    config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=32, iters=25, lr=0.03, log_every=5)
+    for method in ("HashNet", "DHN"):
+        run = peers.train_with_curves(data, config, method, every=10)
+        assert run.name == method and run.steps == [10, 20, 25]
+        assert len(run.map) == len(run.quantization_error) == 3
+        assert all(0.0 <= m <= 1.0 for m in run.map) and all(q >= 0 for q in run.quantization_error)
+    with pytest.raises(ValueError, match="every=0"):
+        peers.train_with_curves(data, config, "HashNet", every=0)
+
+
+def test_figures_and_the_results_table(tmp_path):
+    assert isinstance(peers.penalty_figure(0.2, 3.0), matplotlib.figure.Figure)
+    run = peers.Curves("HashNet", [1, 2], [0.5, 0.2], [0.6, 0.8])
+    assert isinstance(peers.curves_figure([run]), matplotlib.figure.Figure)
+    with pytest.raises(ValueError, match="runs is empty"):
+        peers.curves_figure([])
+    rows = [{"method": "LSH", "bits": 32, "map": 0.3}, {"method": "DHN", "bits": 32, "map": 0.9},
+            {"method": "HashNet", "bits": 16, "map": 0.7}, {"method": "HashNet", "bits": 32, "map": 0.8}]
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    assert list(peers.results_table(tmp_path, bits=32).items()) == [("HashNet", 0.8), ("DHN", 0.9), ("LSH", 0.3)]
+    with pytest.raises(FileNotFoundError, match="results.json"):
+        peers.results_table(tmp_path / "none")
