@@ -18,6 +18,10 @@ METHOD_STYLE = {
     "HashNet-W": dict(color="C1", marker="s"),
     "HashNet-sgn": dict(color="C2", marker="^"),
     "HashNet+C": dict(color="C3", marker="o", linestyle="--"),
+    "DHN": dict(color="C4", marker="P"),
+    "DPSH": dict(color="C5", marker="X"),
+    "DSH": dict(color="C6", marker="*"),
+    "CSQ": dict(color="C8", marker="h"),
     "ITQ": dict(color="C0", marker="D"),
     "LSH": dict(color="C7", marker="v"),
 }
