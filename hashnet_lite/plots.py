@@ -78,12 +78,14 @@ def training_curves(history: list[dict], title: str = "training"):
 
 def map_bars(scores: dict, title: str = "mAP"):
     """A bar per method: ``scores`` maps a name to its mAP."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
     names = list(scores)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names)), 3.4))
     values = [scores[n] for n in names]
     bars = ax.bar(names, values, color=[METHOD_STYLE.get(n, {}).get("color", "C0") for n in names])
     for b, v in zip(bars, values):
         ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", fontsize=9)
+    if len(names) > 5:  # long names side by side would overlap
+        ax.tick_params(axis="x", labelrotation=30)
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("mAP")
     ax.set_title(title)

@@ -60,7 +60,7 @@ def _markdown_table(text: str, after: str) -> dict:
         if not line.startswith("|"):
             break
         lines.append(line)
-    header = [int(c.split()[0]) for c in lines[0].strip("|").split("|")[1:]]
+    header = [int(c.split()[0]) for c in lines[0].strip("|").split("|")[1:]]  # "32 bits (mAP@5000)" -> 32
     table = {}
     for line in lines[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -71,7 +71,9 @@ def _markdown_table(text: str, after: str) -> dict:
 
 
 @pytest.mark.parametrize("name, anchor", [("digits", "results/digits/results.md):"),
-                                          ("fashion-mnist", "results/fashion-mnist/results.md)):")])
+                                          ("fashion-mnist", "results/fashion-mnist/results.md)):"),
+                                          ("fashion-mnist-peers", "--out results/fashion-mnist-peers\n```"),
+                                          ("fashion-mosaic", "results/fashion-mosaic/results.md), about 1 min")])
 def test_the_readme_tables_quote_the_committed_results(name, anchor):
     readme = (REPO / "README.md").read_text()
     quoted = _markdown_table(readme, anchor)
