@@ -4,7 +4,8 @@ The methods come from the registry in ``methods.py``: HashNet and its ablations 
 paper's Sec. 4.3: HashNet-W without the weights, HashNet-sgn without continuation, HashNet+C
 ranking the continuous outputs), the deep baselines DHN, DPSH, DSH and CSQ on the same
 network, loop, split and step budget, and ITQ and LSH fitted on the training items'
-flattened inputs.
+flattened inputs (the small data sets) or on backbone features computed a batch at a time
+(list files; ``presets.SHALLOW_INPUTS`` says which, ``shallow_codes`` does it).
 
 ``train_and_evaluate`` is the ``train`` command; ``reproduce`` the ``reproduce`` command.
 Every file is written atomically. A reproduction run keeps finished rows and skips them,
@@ -22,19 +23,23 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader
 
 from . import retrieval
 from .baselines import ITQ, LSH
-from .checkpoint import RESUMABLE_FIELDS, check_resumable, load_checkpoint_state
+from .checkpoint import RESUMABLE_FIELDS, check_resumable, load_checkpoint_state, load_model
 from .config import TrainConfig
 from .data.container import data_fingerprint
 from .distributed import is_main_process
 from .errors import CheckpointError, RunFolderError
 from .io import save_npz_atomic, write_json_atomic, write_text_atomic
 from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_config
+from .model import torchvision_backbone
 from .presets import PROTOCOLS
+from .presets import shallow_inputs as preset_shallow_inputs
 from .runs import note
-from .train import encode, fit
+from .train import encode, fit, resolve_device
 
 METHODS = NAMES  # every method of the registry, in the order tables list them
 CONVENTION = "zero"  # queries with no relevant item in their top list count as AP 0
@@ -83,11 +88,128 @@ def train_and_evaluate(data, config: TrainConfig, out: str | Path, *, topk: int 
     return metrics
 
 
-def baseline_codes(method: str, data, bits: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(query codes, database codes) of ITQ or LSH fitted on the training inputs."""
-    cls = {"ITQ": ITQ, "LSH": LSH}[method]
-    model = cls(bits, seed=seed).fit(data.arrays("train"))
-    return model.encode(data.arrays("query")), model.encode(data.arrays("database"))
+SHALLOW = {"ITQ": ITQ, "LSH": LSH}
+# What a shallow row's "inputs" says -> how results.md says it.
+SHALLOW_SOURCES = {
+    "pixels": "the training items' flattened inputs (pixels)",
+    "alexnet-fc7": "the 4,096-d fc7 features (after its ReLU) of an ImageNet-pretrained AlexNet, "
+                   "the paper's DeCAF7 inputs",
+    "hashnet-backbone": "the features of this run's trained HashNet backbone at the same code length "
+                        "(no pretrained AlexNet weights file was on disk)",
+}
+
+
+def baseline_codes(method: str, data, bits: int, seed: int, **features) -> tuple[np.ndarray, np.ndarray]:
+    """(query codes, database codes) of ITQ or LSH fitted on the training inputs (the
+    flattened inputs; with ``net=`` and the other keywords of ``shallow_codes``, its features)."""
+    return shallow_codes([method], data, bits, seed, **features)[method]
+
+
+def shallow_codes(methods, data, bits: int, seed: int, *, net=None, device="cpu", batch_size: int = 256,
+                  num_workers: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{method: (query codes, database codes)} of ITQ / LSH, all fitted on the same inputs.
+
+    ``net=None``: the flattened inputs (``data.arrays``), each part held whole: cheap for small
+    images, but an image-file part would be read into one N x 150,528 float array. Otherwise
+    the features ``net(x)``, ``batch_size`` items at a time (``backbone_features``): only the
+    training features are held (ITQ's PCA needs them all: N_train x D floats); queries and
+    database go batch by batch straight to codes, and every method encodes the same batch, so
+    the images are read and the network run once per part, whatever the number of methods.
+    """
+    unknown = [m for m in methods if m not in SHALLOW]
+    if unknown or not methods:
+        raise ValueError(f"methods={list(methods)!r}: expected one or more of {list(SHALLOW)}")
+    if net is None:
+        def chunks(part):
+            yield data.arrays(part)
+    else:
+        def chunks(part):
+            yield from backbone_features(net, getattr(data, part), device=device, batch_size=batch_size,
+                                         num_workers=num_workers)
+    train = next(chunks("train")) if net is None else _stacked(chunks("train"), len(data.train))
+    models = {m: SHALLOW[m](bits, seed=seed).fit(train) for m in methods}
+    del train  # before the other parts are read
+    codes = {m: {} for m in methods}
+    for part in ("query", "database"):
+        n = len(getattr(data, part))
+        out = {m: np.empty((n, bits), dtype=np.int8) for m in methods}  # filled in place
+        start = 0
+        for x in chunks(part):
+            for m, model in models.items():
+                out[m][start:start + len(x)] = model.encode(x)
+            start += len(x)
+        if start != n:
+            raise ValueError(f"the {part} set yielded {start} items, expected {n}")
+        for m in methods:
+            codes[m][part] = out[m]
+    return {m: (codes[m]["query"], codes[m]["database"]) for m in methods}
+
+
+def backbone_features(net, dataset, *, device="cpu", batch_size: int = 256, num_workers: int = 0):
+    """Yields the (B, D) float32 features ``net(x)`` of ``dataset``'s items in order, B <=
+    ``batch_size``: under the test-time transform (no augmentation), in eval mode (no
+    dropout; batch norm's running statistics), without gradients, on ``device``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is invalid: expected an integer >= 1")
+    device = resolve_device(device)
+    net = net.to(device).eval()
+    if hasattr(dataset, "without_augmentation"):
+        dataset = dataset.without_augmentation()
+    # A private generator: iterating a DataLoader draws a seed from the global RNG otherwise.
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        pin_memory=device.type == "cuda", generator=torch.Generator())
+    for x, _ in loader:
+        with torch.no_grad():  # not around the yield: the caller's code would run without gradients
+            f = net(x.to(device, non_blocking=True)).flatten(1).float().cpu().numpy()
+        yield f
+
+
+def _stacked(chunks, n: int) -> np.ndarray:
+    """The (n, D) array of the chunks, filled in place (never the chunks and their copy at once)."""
+    out, start = None, 0
+    for x in chunks:
+        if out is None:
+            out = np.empty((n, x.shape[1]), dtype=np.float32)
+        out[start:start + len(x)] = x
+        start += len(x)
+    if out is None or start != n:
+        raise ValueError(f"the training set yielded {start} items, expected {n}")
+    return out
+
+
+def _alexnet_weights_present(input_shape) -> bool:
+    """Whether torchvision's ImageNet AlexNet weights file is on disk (where
+    ``model.torchvision_backbone`` looks) and the inputs are 1- or 3-channel images."""
+    import torchvision
+
+    if len(input_shape) != 3 or input_shape[0] not in (1, 3):
+        return False
+    weights = torchvision.models.get_model_weights("alexnet").DEFAULT
+    return (Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]).is_file()
+
+
+def alexnet_fc7(input_shape) -> torch.nn.Module | None:
+    """torchvision's ImageNet-pretrained AlexNet up to fc7 (the 4,096-d output of its second
+    ReLU; fc8 replaced by Identity), or None when its weights file is not on disk or the
+    inputs are not 1- or 3-channel images. Never downloads: without the file the shallow
+    baselines take the trained HashNet backbone's features instead."""
+    if not _alexnet_weights_present(input_shape):
+        return None
+    return torchvision_backbone("alexnet", input_shape[0], pretrained=True)[0]
+
+
+def _trained_hashnet(out: Path, config: TrainConfig, meta: dict):
+    """This run's finished HashNet from ``out/checkpoints/HashNet-{bits}.pt``: refused if it
+    was made otherwise (``CheckpointError``) or has not finished its steps."""
+    path = out / "checkpoints" / f"HashNet-{config.bits}.pt"
+    cfg = method_config("HashNet", config)
+    state = load_checkpoint_state(path)
+    check_resumable(state["config"], cfg, saved_meta=state.get("meta") or {}, meta=meta, step=state["step"],
+                    path=path)
+    if state["step"] < cfg.iters:
+        raise CheckpointError(f"{str(path)!r} holds {state['step']} of {cfg.iters} steps: ITQ and LSH need a "
+                              f"finished HashNet's features; include HashNet in --methods to finish it")
+    return load_model(path)[0]
 
 
 def run_key(fingerprint: dict, config: TrainConfig, topk: int | None) -> str:
@@ -170,15 +292,26 @@ def _check_checkpoints(out: Path, todo, config: TrainConfig, meta: dict, overwri
 
 def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: int | None,
               methods=DEFAULT_METHODS, preset: str | None = None, pr_bits: int | None = None,
-              progress: bool = True, overwrite: bool = False) -> list[dict]:
+              progress: bool = True, overwrite: bool = False, shallow_inputs: str | None = None) -> list[dict]:
     """Every method at every code length on one split. Writes ``results.json`` (rows of
     method, bits, map, topk, ...) after each row, ``results.md``, ``pr_curves.json`` and
     the plots. Rows already in ``results.json`` that this run would make (the same
     ``run_key``) are kept and skipped; rows made otherwise raise ``RunFolderError`` saying
     what differs, or with ``overwrite=True`` are dropped and made again, as are unreadable
     files and checkpoints of another run. Under torchrun every rank trains; only rank 0
-    encodes, evaluates and writes."""
+    encodes, evaluates and writes.
+
+    ``shallow_inputs`` ('pixels' or 'features'; None: ``presets.SHALLOW_INPUTS`` for the data)
+    is what ITQ and LSH are fitted on. Features are the pretrained AlexNet's fc7 when its
+    weights file is on disk, else those of HashNet at the same code length, trained by this
+    run (after the deep methods of that length) or finished earlier in ``out/checkpoints``;
+    with neither, a ValueError before any training. Each shallow row records its ``inputs``
+    ('pixels', 'alexnet-fc7' or 'hashnet-backbone'); the shallow rows of one code length
+    share one pass over the data, and their ``seconds`` is that pass's."""
     methods = check_methods(methods)
+    inputs = preset_shallow_inputs(data.spec) if shallow_inputs is None else shallow_inputs
+    if inputs not in ("pixels", "features"):
+        raise ValueError(f"shallow_inputs={shallow_inputs!r} is invalid: expected 'pixels', 'features' or None")
     bits_list = [int(b) for b in bits_list]
     if not bits_list or any(b < 1 for b in bits_list):
         raise ValueError(f"bits={bits_list!r} is invalid: expected one or more integers >= 1")
@@ -208,6 +341,23 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     meta = {"data": data.spec, "input_shape": list(data.input_shape), "data_fingerprint": fingerprint}
     todo = [(m, b) for b in bits_list for m in methods if (m, b) not in done]
     _check_checkpoints(out, todo, config, meta, overwrite)
+    source, fc7 = "pixels", None  # what the shallow rows are fitted on
+    shallow_bits = sorted({b for m, b in todo if REGISTRY[m].kind == "shallow"})
+    if inputs == "features" and shallow_bits:
+        source = "alexnet-fc7" if _alexnet_weights_present(data.input_shape) else "hashnet-backbone"
+    if source == "alexnet-fc7" and is_main_process():
+        fc7 = alexnet_fc7(data.input_shape)  # loaded once, now: a damaged file fails before any training
+    if source == "hashnet-backbone":
+        for b in shallow_bits:  # before any training: is there a HashNet to take features from?
+            if ("HashNet", b) in todo:
+                continue  # trained below, before the shallow rows of its code length
+            if not (out / "checkpoints" / f"HashNet-{b}.pt").is_file():
+                raise ValueError(
+                    f"ITQ and LSH on {data.spec!r} are fitted on backbone features (presets.SHALLOW_INPUTS), but "
+                    f"there is no pretrained AlexNet weights file on disk and no HashNet at {b} bits to take "
+                    f"features from: include HashNet in --methods (or put torchvision's AlexNet weights in "
+                    f"{Path(torch.hub.get_dir()) / 'checkpoints'})")
+            _trained_hashnet(out, dataclasses.replace(config, bits=b), meta)  # refused now if unusable
 
     def record(method, bits, q, d, seconds, continuous=False, extra=None, cfg=None):
         row = {"method": method, "bits": bits, **evaluate(q, d, data, topk, continuous=continuous),
@@ -227,30 +377,41 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
 
     for bits in bits_list:
         base = dataclasses.replace(config, bits=bits)
+        hashnet = None  # HashNet trained at this code length: the shallow rows may need its backbone
         for method in methods:
-            if (method, bits) in done or method == "HashNet+C":
-                continue  # HashNet+C is evaluated from HashNet's model below
+            if (method, bits) in done or method == "HashNet+C" or REGISTRY[method].kind == "shallow":
+                continue  # HashNet+C is evaluated from HashNet's model below, ITQ and LSH after the loop
             t0 = time.perf_counter()
-            if REGISTRY[method].kind == "shallow":
-                if not is_main_process():
-                    continue
-                q, d = baseline_codes(method, data, bits, config.seed)
-                record(method, bits, q, d, time.perf_counter() - t0)
-                continue
             cfg = method_config(method, base)
             ckpt = out / "checkpoints" / f"{method}-{bits}.pt"
             model, history = fit(data, cfg, progress=progress, checkpoint=ckpt, resume=True)
             if not is_main_process():
                 continue
-            q, d = encode(model, data.query, device=cfg.device), encode(model, data.database, device=cfg.device)
+            hashnet = model if method == "HashNet" else hashnet
+            # Batches of the training batch size: inference then never needs more memory than a
+            # training step did (512 images of 224x224 through the small CNN: ~3 GB of activations).
+            q = encode(model, data.query, device=cfg.device, batch_size=cfg.batch_size)
+            d = encode(model, data.database, device=cfg.device, batch_size=cfg.batch_size)
             extra = {"final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
                      "quantization_error": history[-1]["quantization_error"]}
             record(method, bits, q, d, time.perf_counter() - t0, extra=extra, cfg=cfg)
             if method == "HashNet" and "HashNet+C" in methods and ("HashNet+C", bits) not in done:
                 beta = history[-1]["beta"]
-                qc = encode(model, data.query, device=cfg.device, continuous=True, beta=beta)
-                dc = encode(model, data.database, device=cfg.device, continuous=True, beta=beta)
+                qc = encode(model, data.query, device=cfg.device, continuous=True, beta=beta,
+                            batch_size=cfg.batch_size)
+                dc = encode(model, data.database, device=cfg.device, continuous=True, beta=beta,
+                            batch_size=cfg.batch_size)
                 record("HashNet+C", bits, qc, dc, time.perf_counter() - t0, continuous=True, cfg=cfg)
+        shallow = [m for m in methods if REGISTRY[m].kind == "shallow" and (m, bits) not in done]
+        if shallow and is_main_process():
+            t0 = time.perf_counter()
+            net = fc7  # None for pixels
+            if source == "hashnet-backbone":
+                net = (hashnet or _trained_hashnet(out, base, meta)).backbone
+            codes = shallow_codes(shallow, data, bits, config.seed, net=net, device=config.device,
+                                  batch_size=config.batch_size, num_workers=config.num_workers)
+            for m in shallow:
+                record(m, bits, *codes[m], time.perf_counter() - t0, extra={"inputs": source})
     if not is_main_process():
         return rows
     order = {m: i for i, m in enumerate(METHODS)}
@@ -270,9 +431,9 @@ def results_markdown(rows: list[dict], data, topk: int | None, preset: str | Non
              f"Protocol: {data.protocol}", "",
              f"mAP@{'all' if topk is None else topk}; ties in Hamming distance broken by database index; "
              f"queries with no relevant item in their top list count as AP 0 (convention `{CONVENTION}`). "
-             f"HashNet+C ranks by the inner product of the continuous outputs. ITQ and LSH are fitted "
-             f"on the training items' flattened inputs. Backbone `{config.backbone}`, {config.iters} "
-             f"iterations, seed {config.seed}{_split_note(data, config)}.", "",
+             f"HashNet+C ranks by the inner product of the continuous outputs.{_shallow_note(rows)} "
+             f"Backbone `{config.backbone}`, {config.iters} iterations, seed {config.seed}"
+             f"{_split_note(data, config)}.", "",
              "| method | " + " | ".join(f"{b} bits" for b in bits_list) + " |",
              "| --- |" + " --- |" * len(bits_list)]
     for m in methods:
@@ -283,6 +444,20 @@ def results_markdown(rows: list[dict], data, topk: int | None, preset: str | Non
         cells = [f"{published[b]:.4f}" if b in published else "-" for b in bits_list]
         lines.append("| HashNet (paper, AlexNet) | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _shallow_note(rows: list[dict]) -> str:
+    """What ITQ and LSH were fitted on, per code length where the rows differ (rows from
+    before the choice was recorded used the flattened inputs)."""
+    bits_by_source = {}
+    for r in rows:
+        if r["method"] in SHALLOW:
+            bits_by_source.setdefault(r.get("inputs", "pixels"), set()).add(r["bits"])
+    if len(bits_by_source) <= 1:
+        return "".join(f" ITQ and LSH are fitted on {SHALLOW_SOURCES.get(s, s)}." for s in bits_by_source)
+    return " ITQ and LSH are fitted on " + "; ".join(
+        f"{SHALLOW_SOURCES.get(s, s)} at {', '.join(map(str, sorted(b)))} bits"
+        for s, b in sorted(bits_by_source.items())) + "."
 
 
 def _split_note(data, config: TrainConfig) -> str:

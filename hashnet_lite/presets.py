@@ -62,6 +62,25 @@ PROTOCOLS: dict[str, Protocol] = {
     "list": Protocol("your list files (list:)", "multi-hot", "train.txt", "test.txt", "database.txt", None),
 }
 
+# What ITQ and LSH are fitted on, per data set (the kind of its data spec; kinds not listed:
+# pixels). "pixels": the flattened inputs, held in memory at once: cheap for the small images
+# here (Fashion-MNIST's 69,000-item database is 216 MB of floats). "features": backbone
+# features computed a batch at a time (experiments.shallow_codes): the fc7 of an
+# ImageNet-pretrained AlexNet when its weights file is on disk (the paper's DeCAF7 inputs),
+# else this run's trained HashNet backbone. List files need it: their 3x224x224 pixels would
+# be ~19 GB of floats for ImageNet-100's 128,503-item database.
+SHALLOW_INPUTS: dict[str, str] = {
+    "digits": "pixels", "fashion-mnist": "pixels", "fashion-mosaic": "pixels", "cifar10": "pixels",
+    "npz": "pixels", "synthetic": "pixels",
+    "imagenet100": "features", "nuswide": "features", "coco": "features", "list": "features",
+}
+
+
+def shallow_inputs(spec: str) -> str:
+    """'pixels' or 'features': what ITQ and LSH are fitted on for data spec ``spec``."""
+    return SHALLOW_INPUTS.get(str(spec).partition(":")[0].lower(), "pixels")
+
+
 _PAPER = dict(backbone="alexnet", pretrained=True, iters=10_000, batch_size=64, lr=3e-4,
               lr_step=2000, lr_decay=0.5, schedule="authors", gamma=0.005, power=0.5, step_size=200)
 

@@ -9,6 +9,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("MPLBACKEND", "Agg")  # headless figures, wherever matplotlib is first imported
+# What `import hashnet_lite` sets when it comes before torch (see its __init__): here torch comes
+# first (below), so libgomp would busy-wait. On the busy 2-core machine the spinning threads
+# (torch's and numba's) made test_shallow_inputs.py's two digits reproductions take 16.9 s, not 3.8 s.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from types import SimpleNamespace  # noqa: E402
 
