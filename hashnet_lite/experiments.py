@@ -34,7 +34,7 @@ from .data.container import data_fingerprint
 from .distributed import is_main_process
 from .errors import CheckpointError, RunFolderError
 from .io import save_npz_atomic, write_json_atomic, write_text_atomic
-from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_config
+from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, loss_hyperparameters, method_config
 from .model import torchvision_backbone
 from .presets import PROTOCOLS
 from .presets import shallow_inputs as preset_shallow_inputs
@@ -393,7 +393,8 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
             q = encode(model, data.query, device=cfg.device, batch_size=cfg.batch_size)
             d = encode(model, data.database, device=cfg.device, batch_size=cfg.batch_size)
             extra = {"final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
-                     "quantization_error": history[-1]["quantization_error"]}
+                     "quantization_error": history[-1]["quantization_error"],
+                     "hyperparameters": loss_hyperparameters(cfg)}
             record(method, bits, q, d, time.perf_counter() - t0, extra=extra, cfg=cfg)
             if method == "HashNet" and "HashNet+C" in methods and ("HashNet+C", bits) not in done:
                 beta = history[-1]["beta"]

@@ -85,6 +85,22 @@ def method_config(name: str, config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(base, **dict(method.changes)) if method.changes else base
 
 
+_QUANTIZATION_KEY = {"DHN": "penalty", "DPSH": "eta", "DSH": "reg", "CSQ": "lam"}
+
+
+def loss_hyperparameters(config: TrainConfig) -> dict:
+    """The loss's hyperparameters a run of ``config`` uses, as plain data for results rows:
+    alpha and the weighting for HashNet, the paper's defaults (with the config's
+    quantization_weight) for a deep baseline."""
+    if config.method == "HashNet":
+        return {"alpha": config.alpha_value, "weighting": config.weighting,
+                "continuous_similarity": config.continuous_similarity}
+    hyper = dict(DEEP_BASELINES[config.method].defaults)
+    if config.quantization_weight is not None:
+        hyper[_QUANTIZATION_KEY[config.method]] = config.quantization_weight
+    return hyper
+
+
 class Objective:
     """What one training step minimises for ``config.method``: call it with the network and
     a batch, it returns (the loss, the outputs whose distance to +-1 is logged)."""
@@ -96,8 +112,7 @@ class Objective:
         self.centres = None  # CSQ's (C, K) hash centres, made from the labels' width on first use
         self.hyper = {}
         if self.deep is not None and config.quantization_weight is not None:
-            key = {"DHN": "penalty", "DPSH": "eta", "DSH": "reg", "CSQ": "lam"}[config.method]
-            self.hyper[key] = config.quantization_weight
+            self.hyper[_QUANTIZATION_KEY[config.method]] = config.quantization_weight
 
     def outputs(self, net, x: torch.Tensor, beta: float) -> torch.Tensor:
         """The network's training output: tanh(beta z) for HashNet, z for the baselines."""

@@ -85,3 +85,12 @@ def test_every_trained_method_learns_codes_on_separable_data(name):
     classes = data.classes.numpy()
     assert mean_average_precision(codes, codes, classes, classes) > 0.8  # chance is ~0.25
     assert set(np.unique(codes)) <= {-1, 1}
+
+
+def test_loss_hyperparameters_name_what_each_run_uses():
+    config = TrainConfig(bits=16)
+    assert methods.loss_hyperparameters(config) == {"alpha": 10 / 16, "weighting": "paper",
+                                                    "continuous_similarity": False}
+    assert methods.loss_hyperparameters(methods.method_config("DHN", config)) == {"alpha": 1.0, "penalty": 0.1}
+    dsh = dataclasses.replace(methods.method_config("DSH", config), quantization_weight=0.5)
+    assert methods.loss_hyperparameters(dsh) == {"margin": None, "reg": 0.5}
