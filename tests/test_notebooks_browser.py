@@ -1,4 +1,4 @@
-"""The walkthrough notebooks as a learner meets them: JupyterLab in a real (headless) browser.
+"""The lessons as a learner meets them: JupyterLab in a real (headless) browser, and the HTML book.
 
 nbval proves the notebooks execute; it cannot see whether moving a slider in JupyterLab
 redraws the figure (that needs the widget front end, the comm round trip to the kernel and
@@ -10,6 +10,10 @@ from the Run menu, drags the slider and checks that
 * the slider's value changed (and its readout shows it),
 * the image in the slider's cell changed (its ``src`` data URL differs) and then settled,
 * no error / traceback output appeared anywhere in the notebook.
+
+Every lesson has one slider the test drags (``WALKTHROUGHS``). The HTML book (docs/book, built by
+``python -m hashnet_lite.teaching.book``) is opened page by page from disk: every image must have
+loaded and have a size, every page must link to pages that exist, and no error output may show.
 
 A canary notebook, written here, checks the checker: a slider that redraws passes, and a
 slider whose figure never changes, one whose callback raises and a missing one are reported.
@@ -48,9 +52,12 @@ CHROMIUM = os.environ.get("HASHNET_LITE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-# (notebook, label of the slider a learner moves): the walkthroughs' contract is an ipywidgets
-# slider whose ``description`` is exactly this label, with continuous_update=False.
-WALKTHROUGHS = [("02_ill_posed_gradient.ipynb", "beta"), ("03_continuation.ipynb", "step")]
+# (notebook, label of the slider a learner moves): the lessons' contract is an ipywidgets
+# slider whose ``description`` is exactly this label, with continuous_update=False; one per lesson.
+WALKTHROUGHS = [("01_hamming_space.ipynb", "R"), ("02_ill_posed_gradient.ipynb", "beta"),
+                ("03_continuation.ipynb", "step"), ("04_weighted_likelihood.ipynb", "alpha x K"),
+                ("05_train_and_retrieve.ipynb", "query"), ("06_reproduce_the_paper.ipynb", "bits")]
+BOOK = REPO / "docs" / "book"  # the executed HTML copy (python -m hashnet_lite.teaching.book)
 
 # Generous waits: a busy 2-core CI machine needs ~15 s to start the server and ~15 s to load
 # JupyterLab; the notebooks themselves run < 60 s each in smoke mode.
@@ -185,6 +192,7 @@ def lab(tmp_path_factory) -> LabServer:
                JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"), IPYTHONDIR=str(root / "ipython"),
                MPLCONFIGDIR=str(root / "matplotlib"), PYTHONUNBUFFERED="1")
     env.pop("JUPYTER_PATH", None)
+    env.pop("MPLBACKEND", None)  # conftest's headless Agg would keep plt.show() in the kernels from drawing
     port = free_port()
     log = root / "server.log"
     cmd = [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1",
@@ -552,3 +560,42 @@ def test_checker_reports_unchanged_figure_and_error_output(jupyterlab_tab, lab, 
             move_slider_and_check(page, CANARY, "broken", [tmp_path / "broken.png"], patience_s=30)
         with pytest.raises(AssertionError, match="expected exactly one slider labelled 'nope'"):
             move_slider_and_check(page, CANARY, "nope", [])
+
+
+# --------------------------------------------------------------------------------------------
+# The HTML book: static pages, opened from disk.
+
+def test_the_html_book_renders_every_figure(browser, screenshot_dirs):
+    if not (BOOK / "index.html").exists():
+        pytest.fail(f"{BOOK} holds no book: build it with `python -m hashnet_lite.teaching.book` "
+                    "(README, section The notebooks)")
+    record = json.loads((BOOK / "build.json").read_text())
+    lessons = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(record["lessons"]) == lessons, "the book is stale: a lesson was added or removed since it was built"
+    page = browser.new_page(viewport={"width": 1280, "height": 960})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        for name in record["pages"]:
+            # offline, the CDN scripts (MathJax, require.js) fail to load: wait for the DOM, not the network
+            page.goto((BOOK / name).as_uri(), wait_until="domcontentloaded", timeout=PAGE_LOAD_S * 1000)
+            page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
+            images = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, i.naturalHeight, i.alt])")
+            broken = [alt for w, h, alt in images if not (w > 0 and h > 0)]
+            assert not broken, f"{name}: {len(broken)} of {len(images)} images did not render: {broken[:5]}"
+            minimum = 1 if name == "index.html" else 3
+            assert len(images) >= minimum, f"{name}: {len(images)} images, expected at least {minimum}"
+            links = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))")
+            local = [h.split("#")[0] for h in links if h.endswith(".html") or ".html#" in h]
+            missing = sorted({h for h in local if "://" not in h and not (BOOK / h).exists()})
+            assert not missing, f"{name}: links to pages that do not exist: {missing}"
+            assert not any(h.endswith(".ipynb") for h in links if "://" not in h), f"{name}: a link still points to a notebook"
+            texts = page.locator(".jp-OutputArea-output").evaluate_all("els => els.map(e => e.textContent)")
+            tracebacks = [t[:300] for t in texts if "Traceback (most recent call last)" in t]
+            assert not tracebacks, f"{name}: error output in the book: {tracebacks}"
+            if name.startswith("03_"):
+                for d in screenshot_dirs:
+                    page.screenshot(path=str(d / "book_03.png"))
+        assert not errors, "the book's pages raised: " + "; ".join(errors[:5])
+    finally:
+        page.close()

@@ -76,3 +76,15 @@ def umap_codes(codes, *, n_neighbors: int = 15, min_dist: float = 0.1, n_epochs:
         warnings.simplefilter("ignore", UserWarning)
         xy = reducer.fit_transform(distances)
     return np.asarray(xy, dtype=np.float32)
+
+
+def linear_map_codes(codes) -> np.ndarray:
+    """2-D coordinates (N, 2) float32 of +-1 codes by PCA, which for +-1 codes is classical MDS
+    of their Hamming distances (||b - b'||^2 = 4 d_H(b, b')). Linear, instant, no compiling:
+    the lessons' smoke mode draws it where full mode draws ``umap_codes``."""
+    x = np.asarray(unpack_codes(pack_codes(codes), as_numpy(codes, "codes").shape[1]), dtype=np.float64)
+    if len(x) < 3:
+        raise ValueError(f"codes has {len(x)} items: expected at least 3")
+    x = x - x.mean(axis=0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    return (u[:, :2] * s[:2]).astype(np.float32)

@@ -559,6 +559,49 @@ def check_map_with_convention(map_with_convention, *, strict: bool | None = None
     return _run(name, body, strict)
 
 
+# ====================================================================== 07 HashNet among its peers
+def _reference_hadamard_centres(num_classes, bits):
+    """CSQ's centres for num_classes <= 2 * bits, bits a power of 2: rows of [H; -H], H the
+    Sylvester Hadamard matrix of size bits (H_1 = [[1]], H_2n = [[H_n, H_n], [H_n, -H_n]])."""
+    h = np.ones((1, 1))
+    while h.shape[0] < bits:
+        h = np.block([[h, h], [h, -h]])  # doubles the size; rows stay orthogonal
+    return np.concatenate([h, -h])[:num_classes]
+
+
+def check_hadamard_centres(hadamard_centres, *, strict: bool | None = None) -> Feedback:
+    """Checks ``hadamard_centres(num_classes, bits)`` against deep_baselines.hash_centres: the
+    shape, values +-1, and every pair of centres K/2 bits apart (K for a row and its negation)."""
+    from ..deep_baselines import hash_centres
+
+    name = "hadamard_centres"
+
+    def body():
+        for c, k in ((2, 1), (4, 2), (10, 16), (10, 32), (64, 32)):
+            out = _array(name, _call(name, hadamard_centres, c, k), (c, k), f"{c} centres of {k} bits")
+            if not np.isin(out, (-1.0, 1.0)).all():
+                raise _Wrong(f"with {c} classes and {k} bits your centres hold {sorted(set(out.ravel()))[:4]}; "
+                             "expected only -1 and +1.")
+            expected = hash_centres(c, k).numpy()
+            if np.array_equal(out, expected):
+                continue
+            distance = (k - out @ out.T) / 2  # Hamming distances between centres
+            off = ~np.eye(c, dtype=bool)
+            if (distance[off] == 0).any():
+                raise _Wrong(f"with {c} classes and {k} bits two of your centres are equal: two classes would "
+                             "share a code. Rows of H are all different, and -H adds the negated rows.")
+            if c <= k and not (distance[off] == k / 2).all():
+                raise _Wrong(f"with {c} classes and {k} bits your centres are {sorted(set(distance[off]))} bits "
+                             f"apart; Hadamard rows are exactly K/2 = {k // 2} bits apart.")
+            raise _Wrong(f"with {c} classes and {k} bits your centres are valid but not in the package's order "
+                         "(Sylvester's construction, then the negated rows): compare with "
+                         "deep_baselines.hash_centres.")
+        return ("your centres match deep_baselines.hash_centres: every two classes are K/2 bits apart, a class "
+                "and its negation K bits.")
+
+    return _run(name, body, strict)
+
+
 # ======================================================================== the registry
 @dataclass(frozen=True)
 class Exercise:
@@ -605,6 +648,9 @@ EXERCISES = {e.name: e for e in [
     Exercise("map_with_convention", "06", "function", check_map_with_convention, _reference_map_with_convention,
              "Per row: keep row[:topk]; if nothing relevant is left, append 0.0 for 'zero' and nothing for 'skip'; "
              "else append the mean precision at the relevant ranks (exercise 01). Return the mean of the list."),
+    Exercise("hadamard_centres", "07", "function", check_hadamard_centres, _reference_hadamard_centres,
+             "Start from h = np.ones((1, 1)). While h has fewer than `bits` rows, h = np.block([[h, h], [h, -h]]). "
+             "Then np.concatenate([h, -h]) holds 2 * bits centres; return its first num_classes rows."),
 ]}
 
 

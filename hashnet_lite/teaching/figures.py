@@ -673,3 +673,56 @@ def model_diagram():
     ax.set_title("HashNet: trained through tanh(beta z), deployed as sign(z)", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def training_steps(log, title: str = "training, step by step"):
+    """Loss (every step, and a moving average), beta and the batch's quantization error over
+    training, from step 1 on (``log``: a ``snapshots.StepLog``); the loss panel marks log 2."""
+    if len(log) == 0:
+        raise ValueError("the log is empty: pass it to fit(..., callback=log) first")
+    steps = np.asarray(log.steps)
+    loss = np.asarray(log.loss)
+    window = max(1, len(loss) // 20)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    axes[0].plot(steps, loss, color="C0", alpha=0.3, lw=0.8, label="each step (one batch)")
+    axes[0].plot(steps[window - 1:], np.convolve(loss, np.ones(window) / window, mode="valid"), color="C0",
+                 label=f"mean of {window} steps")
+    axes[0].axhline(np.log(2), color="k", ls=":", lw=1, label="log 2 = 0.693")
+    axes[0].plot(steps[:1], loss[:1], "o", color="C3", label=f"step 1: {loss[0]:.3f}")
+    axes[0].set_ylabel("loss")
+    axes[1].plot(steps, log.beta, color="C3")
+    axes[1].set_ylabel("beta")
+    axes[2].plot(steps, log.quantization_error, color="C2")
+    axes[2].set_ylabel("mean |h - sign(h)| (batch)")
+    for ax, sub in zip(axes, ("loss", "beta", "quantization error")):
+        ax.set_xlabel("training step")
+        ax.set_title(sub)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def radius_precision(curves: dict, title: str = "precision within Hamming radius r"):
+    """Why the precision-recall curve rises at small radii. ``curves``: method -> dict with
+    ``macro`` (per query, an empty ball counting 0, then the mean), ``micro`` (pooled over
+    queries) and ``empty`` (share of queries with an empty ball), one value per radius 0..K."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    for i, (m, c) in enumerate(curves.items()):
+        color = METHOD_STYLE.get(m, {}).get("color", f"C{i}")
+        r = np.arange(len(c["macro"]))
+        axes[0].plot(r, c["macro"], color=color, label=f"{m}: per query, empty ball = 0")
+        axes[0].plot(r, c["micro"], color=color, ls="--", label=f"{m}: pooled over queries")
+        axes[1].plot(r, c["empty"], color=color, label=m)
+    axes[0].set_ylabel("precision")
+    axes[0].set_title("precision of the items within radius r")
+    axes[1].set_ylabel("share of queries")
+    axes[1].set_title("queries whose Hamming ball of radius r is empty")
+    for ax in axes:
+        ax.set_xlabel("Hamming radius r")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import as_numpy, class_ids, label_rows  # noqa: F401 (class_ids: the lessons use it from here)
-from ..retrieval import HammingIndex
+from ..retrieval import HammingIndex, hamming_distance, precision_recall_curve
 
 
 # Display names of the classes of the data sets with class ids (in id order).
@@ -110,3 +110,19 @@ def display_images(dataset, indices) -> np.ndarray:
     outside = (lo < 0) | (hi > 1)
     x = np.where(outside, (x - lo) / np.maximum(hi - lo, 1e-12), x)
     return x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)
+
+
+def radius_curves(query_codes, database_codes, query_labels, database_labels) -> dict:
+    """Precision within every Hamming radius r = 0..K, two ways, and how many balls are empty.
+
+    ``macro``: each query's precision (0 when its ball is empty), then the mean over queries,
+    as ``retrieval.precision_recall_curve`` and the paper's "precision within radius 2" count
+    it; ``micro``: relevant retrieved over retrieved, pooled over queries; ``empty``: the share
+    of queries that retrieve nothing at radius r. Float64 arrays of K + 1 values each.
+    """
+    macro, _ = precision_recall_curve(query_codes, database_codes, query_labels, database_labels)
+    micro, _ = precision_recall_curve(query_codes, database_codes, query_labels, database_labels, average="micro")
+    nearest = hamming_distance(query_codes, database_codes).min(axis=1)  # (Q,)
+    radii = np.arange(len(macro))
+    empty = (nearest[:, None] > radii[None, :]).mean(axis=0)
+    return {"macro": macro, "micro": micro, "empty": empty}

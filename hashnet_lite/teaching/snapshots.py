@@ -144,3 +144,28 @@ class _Subset:
 
     def __getitem__(self, i):
         return self.dataset[int(self.index[i])]
+
+
+class StepLog:
+    """A ``train`` callback that keeps every step's loss, beta and quantization error.
+
+    ``train``'s history averages the loss over ``log_every`` steps and starts at step 50; this
+    log starts at step 1, whose loss is computed with the initial weights (before any update):
+    with the hash layer's small initial weights every h is near 0, every pair has p = 1/2, and
+    that first loss is log 2 = 0.693.
+    """
+
+    def __init__(self):
+        self.steps: list[int] = []
+        self.loss: list[float] = []
+        self.beta: list[float] = []
+        self.quantization_error: list[float] = []
+
+    def __call__(self, step: int, logs: dict) -> None:
+        self.steps.append(int(step))
+        self.loss.append(float(logs["loss"]))
+        self.beta.append(float(logs["beta"]))
+        self.quantization_error.append(float(logs["quantization_error"]))
+
+    def __len__(self) -> int:
+        return len(self.steps)

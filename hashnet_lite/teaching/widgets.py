@@ -142,3 +142,17 @@ def results_explorer(results: dict, *, bits: int = 32) -> Explorer:
     slider = widgets.IntSlider(value=bits, min=lengths[0], max=lengths[-1], step=int(steps.pop()), description="bits",
                                continuous_update=False)
     return explorer(lambda bits: figures.ablation_bars(results, bits), {"bits": slider})
+
+
+def penalty_explorer(*, penalty: float = 0.1, beta: float = 5.0) -> Explorer:
+    """Sliders "lambda" (DHN's penalty weight) and "beta" (HashNet's) over ``peers.penalty_figure``:
+    what a quantization penalty and continuation each do to the gradient that reaches z."""
+    from . import peers
+
+    controls = {
+        "penalty": widgets.FloatSlider(value=penalty, min=0.0, max=1.0, step=0.05, description="lambda",
+                                       continuous_update=False),
+        "beta": widgets.FloatSlider(value=beta, min=1.0, max=20.0, step=0.5, description="beta",
+                                    continuous_update=False),
+    }
+    return explorer(lambda penalty, beta: peers.penalty_figure(penalty=penalty, beta=beta), controls)

@@ -71,6 +71,12 @@ WRONG = {
         "strict radius": (lambda d, rel, radius=2: ex._reference_precision_within_radius(d, rel, radius - 1)
                           if radius > 0 else ex._reference_precision_within_radius(d, rel, 0), "includes distance"),
     },
+    "hadamard_centres": {
+        "all ones": (lambda c, k: np.ones((c, k)), "equal"),
+        "not pm 1": (lambda c, k: (ex._reference_hadamard_centres(c, k) + 1) / 2, "only -1 and +1"),
+        "transposed": (lambda c, k: ex._reference_hadamard_centres(c, k).T, "shape"),
+        "other order": (lambda c, k: ex._reference_hadamard_centres(c, k)[::-1], "order"),
+    },
     "map_with_convention": {
         "ignores empty": (lambda rel, topk, empty="zero": ex._reference_map_with_convention(rel, topk, "zero"),
                           "the value of empty='zero'"),
@@ -82,7 +88,7 @@ WRONG = {
 
 def test_every_exercise_is_listed_with_wrong_answers_and_a_lesson():
     assert set(WRONG) == set(ex.EXERCISES)
-    assert {e.lesson for e in ex.EXERCISES.values()} == {"01", "02", "03", "04", "05", "06"}
+    assert {e.lesson for e in ex.EXERCISES.values()} == {"01", "02", "03", "04", "05", "06", "07"}
 
 
 @pytest.mark.parametrize("name", sorted(ex.EXERCISES))

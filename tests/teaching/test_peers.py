@@ -52,3 +52,42 @@ def test_figures_and_the_results_table(tmp_path):
     assert list(peers.results_table(tmp_path, bits=32).items()) == [("HashNet", 0.8), ("DHN", 0.9), ("LSH", 0.3)]
     with pytest.raises(FileNotFoundError, match="results.json"):
         peers.results_table(tmp_path / "none")
+
+
+def test_penalty_sliders_redraw(monkeypatch):
+    from hashnet_lite.teaching import widgets
+
+    drawn = []
+    monkeypatch.setattr(widgets, "_show", lambda fig: drawn.append(fig))
+    box = widgets.penalty_explorer(penalty=0.2)
+    found = {c.description: c for c in box.children[0].children}
+    assert set(found) == {"lambda", "beta"} and all(not s.continuous_update for s in found.values())
+    found["lambda"].value = 0.5
+    assert len(drawn) == 2  # drawn once on creation, once after the slider moved
+
+
+def test_the_hadamard_exercise_checker():
+    from hashnet_lite.teaching import exercises
+
+    assert exercises.check_hadamard_centres(exercises._reference_hadamard_centres).passed
+    assert exercises.check_hadamard_centres(None).status == exercises.OPEN
+    random_rows = lambda c, k: np.where(np.random.default_rng(0).random((c, k)) < 0.5, -1.0, 1.0)  # noqa: E731
+    wrong = exercises.check_hadamard_centres(random_rows)
+    assert wrong.status == exercises.WRONG and "apart" in wrong.message or "equal" in wrong.message
+    with pytest.raises(AssertionError):
+        exercises.check_hadamard_centres(lambda c, k: np.ones((c, k)), strict=True)
+
+
+def test_the_numbers_lesson_07_quotes_are_the_committed_results():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    text = "".join("".join(c["source"]) for c in json.loads(
+        (repo / "notebooks" / "07_hashnet_among_its_peers.ipynb").read_text())["cells"] if c["cell_type"] == "markdown")
+    mosaic = peers.results_table(repo / "results" / "fashion-mosaic", bits=32)
+    fashion = peers.results_table(repo / "results" / "fashion-mnist-peers", bits=32)
+    assert f"{mosaic['DHN']:.4f}" in text and f"{mosaic['DSH']:.4f}" == f"{mosaic['DHN']:.4f}"
+    assert f"{mosaic['HashNet-W']:.3f} against {mosaic['HashNet']:.3f}" in text
+    assert round(100 * (mosaic["CSQ"] - mosaic["HashNet"])) == 2  # "beats HashNet by about 2 points"
+    assert round(100 * (fashion["HashNet"] - fashion["DHN"])) == 5  # "DHN by about 5 points"
+    assert round(100 * (fashion["HashNet+C"] - fashion["HashNet"])) == 4  # "costs HashNet about 4 points"
