@@ -100,18 +100,22 @@ def distance_histograms(codes: dict, query_labels, database_labels,
     width = max(ql.shape[1], dl.shape[1])
     ql, dl = (np.pad(a, ((0, 0), (0, width - a.shape[1]))).astype(np.int64) for a in (ql, dl))
     relevant = (ql @ dl.T) > 0  # (Q, N)
+    import seaborn as sns  # the statistical figures of the lessons; only the teaching layer uses it
+
     fig, axes = plt.subplots(1, len(codes), figsize=(5 * len(codes), 3.6), squeeze=False)
     for ax, (name, (q, d)) in zip(axes[0], codes.items()):
         dist = hamming_distance(q, d)  # (Q, N)
         bits = np.asarray(q).shape[1]
-        edges = np.arange(bits + 2) - 0.5
-        for mask, label, color in ((relevant, "relevant (same class)", "C2"), (~relevant, "irrelevant", "C3")):
-            ax.hist(dist[mask], bins=edges, density=True, alpha=0.5, color=color, label=label)
+        kinds = ("relevant (same class)", "irrelevant")
+        values = np.concatenate([dist[relevant], dist[~relevant]])
+        kind = np.repeat(kinds, [int(relevant.sum()), int((~relevant).sum())])
+        # each group normalised on its own (common_norm=False): the shapes compare, not the counts
+        sns.histplot(x=values, hue=kind, hue_order=kinds, stat="density", common_norm=False, discrete=True,
+                     binrange=(0, bits), palette={kinds[0]: "C2", kinds[1]: "C3"}, alpha=0.5, ax=ax)
         ax.set_xlabel(f"Hamming distance ({bits} bits)")
         ax.set_ylabel("share of pairs")
         ax.set_title(name)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
