@@ -56,7 +56,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 # slider whose ``description`` is exactly this label, with continuous_update=False; one per lesson.
 WALKTHROUGHS = [("01_hamming_space.ipynb", "R"), ("02_ill_posed_gradient.ipynb", "beta"),
                 ("03_continuation.ipynb", "step"), ("04_weighted_likelihood.ipynb", "alpha x K"),
-                ("05_train_and_retrieve.ipynb", "query"), ("06_reproduce_the_paper.ipynb", "bits")]
+                ("05_train_and_retrieve.ipynb", "query"), ("06_reproduce_the_paper.ipynb", "bits"),
+                ("07_hashnet_among_its_peers.ipynb", "lambda")]
 BOOK = REPO / "docs" / "book"  # the executed HTML copy (python -m hashnet_lite.teaching.book)
 
 # Generous waits: a busy 2-core CI machine needs ~15 s to start the server and ~15 s to load
@@ -571,7 +572,9 @@ def test_the_html_book_renders_every_figure(browser, screenshot_dirs):
                     "(README, section The notebooks)")
     record = json.loads((BOOK / "build.json").read_text())
     lessons = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    assert sorted(record["lessons"]) == lessons, "the book is stale: a lesson was added or removed since it was built"
+    assert sorted(record["lessons"]) == lessons, (
+        f"the book is stale: it holds {sorted(record['lessons'])}, notebooks/ holds {lessons}. Rebuild it with "
+        "`python -m hashnet_lite.teaching.book --out docs/book` (and put the new times in 00_start_here and the README)")
     page = browser.new_page(viewport={"width": 1280, "height": 960})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -583,8 +586,7 @@ def test_the_html_book_renders_every_figure(browser, screenshot_dirs):
             images = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, i.naturalHeight, i.alt])")
             broken = [alt for w, h, alt in images if not (w > 0 and h > 0)]
             assert not broken, f"{name}: {len(broken)} of {len(images)} images did not render: {broken[:5]}"
-            minimum = 1 if name == "index.html" else 3
-            assert len(images) >= minimum, f"{name}: {len(images)} images, expected at least {minimum}"
+            assert images, f"{name}: no image at all (every page has a figure: the start page the model's picture)"
             links = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))")
             local = [h.split("#")[0] for h in links if h.endswith(".html") or ".html#" in h]
             missing = sorted({h for h in local if "://" not in h and not (BOOK / h).exists()})
