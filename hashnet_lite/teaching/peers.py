@@ -14,14 +14,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 from .. import retrieval
 from ..config import TrainConfig
-from ..continuation import beta_at
 from ..methods import NAMES, method_config
 from ..model import build_model
-from ..train import encode, quantization_error, train
+from ..train import encode, train
 
 
 @dataclass
@@ -116,11 +114,6 @@ def curves_figure(runs: list[Curves], title: str = "penalty vs continuation"):
     return fig
 
 
-def beta_reached(config: TrainConfig, steps_per_epoch: int = 1) -> float:
-    """The beta a HashNet run of ``config`` ends with (its last step is iters - 1)."""
-    return beta_at(config.iters - 1, config, steps_per_epoch)
-
-
 def results_table(folder, bits: int = 32) -> dict:
     """{method: mAP} at ``bits`` from a committed ``results.json`` (methods in the registry's order)."""
     path = Path(folder) / "results.json"
@@ -130,8 +123,3 @@ def results_table(folder, bits: int = 32) -> dict:
     rows = json.loads(path.read_text())
     found = {r["method"]: float(r["map"]) for r in rows if r.get("bits") == bits}
     return {m: found[m] for m in NAMES if m in found}
-
-
-def quantization_error_of(h) -> float:
-    """mean |h - sign(h)| of a batch of outputs (the same number the training history logs)."""
-    return quantization_error(torch.as_tensor(h))
