@@ -74,3 +74,23 @@ def as_retrieval_data():
                                num_classes=dataset.y.shape[1])
 
     return wrap
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """The figures the lessons' widgets display, as RGBA pixel arrays, in order (the display is
+    replaced, so a test sees what a slider drew)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from hashnet_lite.teaching import widgets
+
+    pictures = []
+
+    def record(fig):
+        fig.canvas.draw()
+        pictures.append(np.asarray(fig.canvas.buffer_rgba()).copy())
+        plt.close(fig)
+
+    monkeypatch.setattr(widgets, "_show", record)
+    return pictures

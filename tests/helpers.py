@@ -156,3 +156,16 @@ def image_data(n_per_class: int = 12, classes: int = 3, seed: int = 0, side: int
     class_ids = np.repeat(np.arange(classes), n_per_class)
     x = torch.from_numpy((rng.random((len(class_ids), 1, side, side)) * scale).astype(np.float32))
     return split_arrays("test", x, class_ids, seed=seed, n_query=2, n_train=4, database="rest", topk=None, name="t")
+
+
+def sliders(box) -> dict:
+    """description -> slider, for every numeric slider inside a widget box (ipywidgets needed)."""
+    import ipywidgets
+
+    found, todo = {}, [box]
+    while todo:
+        w = todo.pop()
+        todo.extend(getattr(w, "children", ()))
+        if isinstance(w, (ipywidgets.widgets.widget_int._Int, ipywidgets.widgets.widget_float._Float)):
+            found[w.description] = w
+    return found

@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 pytest.importorskip("ipywidgets", reason="ipywidgets is part of the notebooks extra")
-import ipywidgets  # noqa: E402
+
+from helpers import sliders  # noqa: E402
 
 from hashnet_lite import retrieval  # noqa: E402
 from hashnet_lite.config import TrainConfig  # noqa: E402
@@ -29,28 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 RANKING = [1, 0, 1, 0, 1, 1, 0, 1]
 
 
-@pytest.fixture
-def shown(monkeypatch):
-    """The figures the widgets display, as RGBA arrays, in order (the display is replaced)."""
-    pictures = []
-
-    def record(fig):
-        fig.canvas.draw()
-        pictures.append(np.asarray(fig.canvas.buffer_rgba()).copy())
-        matplotlib.pyplot.close(fig)
-
-    monkeypatch.setattr(widgets, "_show", record)
-    return pictures
-
-
-def sliders(box) -> dict:
-    found, todo = {}, [box]
-    while todo:
-        w = todo.pop()
-        todo.extend(getattr(w, "children", ()))
-        if isinstance(w, (ipywidgets.IntSlider, ipywidgets.FloatSlider, ipywidgets.FloatLogSlider)):
-            found[w.description] = w
-    return found
 
 
 def committed():

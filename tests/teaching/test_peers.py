@@ -54,16 +54,16 @@ def test_figures_and_the_results_table(tmp_path):
         peers.results_table(tmp_path / "none")
 
 
-def test_penalty_sliders_redraw(monkeypatch):
+def test_penalty_sliders_redraw(shown):
+    from helpers import sliders
+
     from hashnet_lite.teaching import widgets
 
-    drawn = []
-    monkeypatch.setattr(widgets, "_show", lambda fig: drawn.append(fig))
     box = widgets.penalty_explorer(penalty=0.2)
-    found = {c.description: c for c in box.children[0].children}
+    found = sliders(box)
     assert set(found) == {"lambda", "beta"} and all(not s.continuous_update for s in found.values())
     found["lambda"].value = 0.5
-    assert len(drawn) == 2  # drawn once on creation, once after the slider moved
+    assert len(shown) == 2  # drawn once on creation, once after the slider moved
 
 
 def test_the_hadamard_exercise_checker():

@@ -5,13 +5,12 @@ the output and carries on), so each drawing function is tested directly, and eac
 moved here with the display replaced by a recorder, so that a callback that raises fails."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 pytest.importorskip("ipywidgets", reason="ipywidgets is part of the notebooks extra")
 import ipywidgets  # noqa: E402
-from helpers import image_data, random_codes  # noqa: E402
+from helpers import image_data, random_codes, sliders  # noqa: E402
 
 from hashnet_lite.config import TrainConfig  # noqa: E402
 from hashnet_lite.continuation import authors_beta, staircase_beta  # noqa: E402
@@ -20,29 +19,6 @@ from hashnet_lite.teaching.gradients import tanh_grad  # noqa: E402
 from hashnet_lite.teaching.snapshots import Snapshot, SnapshotRun  # noqa: E402
 
 
-@pytest.fixture
-def shown(monkeypatch):
-    """The figures the widgets display, as RGBA pixel arrays, in order."""
-    pictures = []
-
-    def record(fig):
-        fig.canvas.draw()
-        pictures.append(np.asarray(fig.canvas.buffer_rgba()).copy())
-        plt.close(fig)
-
-    monkeypatch.setattr(widgets, "_show", record)
-    return pictures
-
-
-def sliders(box) -> dict:
-    """description -> slider, for every slider inside a widget box."""
-    found, todo = {}, [box]
-    while todo:
-        w = todo.pop()
-        todo.extend(getattr(w, "children", ()))
-        if isinstance(w, ipywidgets.widgets.widget_int._Int) or isinstance(w, ipywidgets.widgets.widget_float._Float):
-            found[w.description] = w
-    return found
 
 
 def fake_run(iters=40, every=10, bits=6, items=4) -> SnapshotRun:
