@@ -14,8 +14,10 @@ def _softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-def _brute_force(h, labels, alpha, weighting="paper", class_num=1.0):
-    """sum_{i != j} w_ij (log(1+exp(theta_ij)) - s_ij theta_ij) / sum w_ij, one pair at a time."""
+def _brute_force(h, labels, alpha, weighting="paper", class_num=1.0, continuous=False):
+    """sum_{i != j} f_ij w_ij (log(1+exp(theta_ij)) - s_ij theta_ij) / sum_{i != j} w_ij, one pair at
+    a time; f_ij = 1, or 4 c_ij with ``continuous`` (c_ij the squared cosine of the label rows, 0.25
+    for pairs sharing no label: Eq. 5's continuous similarity)."""
     h = h.double().tolist()
     y = labels.tolist()
     n = len(h)
@@ -24,21 +26,27 @@ def _brute_force(h, labels, alpha, weighting="paper", class_num=1.0):
         for j in range(n):
             if i == j:
                 continue
-            s = 1.0 if any(a > 0 and b > 0 for a, b in zip(y[i], y[j])) else 0.0
+            dot = sum(a * b for a, b in zip(y[i], y[j]))
+            s = 1.0 if dot > 0 else 0.0
             theta = alpha * sum(a * b for a, b in zip(h[i], h[j]))
-            pairs.append((s, _softplus(theta) - s * theta))
+            factor = 1.0
+            if continuous:
+                sq_i = sum(a * a for a in y[i]) or 1.0
+                sq_j = sum(b * b for b in y[j]) or 1.0
+                factor = 4.0 * (dot * dot / (sq_i * sq_j) if dot != 0 else 0.25)
+            pairs.append((s, factor, _softplus(theta) - s * theta))
     n_all = len(pairs)
-    n_sim = sum(s for s, _ in pairs)
+    n_sim = sum(s for s, _, _ in pairs)
     n_dis = n_all - n_sim
     num = den = 0.0
-    for s, nll in pairs:
+    for s, factor, nll in pairs:
         if weighting == "paper":
             w = n_all / n_sim if s else n_all / n_dis
         elif weighting == "class_num":
             w = class_num if s else 1.0
         else:
             w = 1.0
-        num += w * nll
+        num += factor * w * nll
         den += w
     return num / den
 
@@ -208,38 +216,6 @@ def test_bad_shapes_and_options_are_errors():
 # ---- continuous similarity (Eq. 5's c_ij; the authors' Caffe option continous_similarity)
 
 
-def _brute_force_continuous(h, labels, alpha, weighting="paper", class_num=1.0):
-    """sum_{i != j} 4 c_ij w_ij nll_ij / sum_{i != j} w_ij, with c_ij from the label rows."""
-    h = h.double().tolist()
-    y = labels.tolist()
-    n = len(h)
-    pairs = []
-    for i in range(n):
-        for j in range(n):
-            if i == j:
-                continue
-            dot = sum(a * b for a, b in zip(y[i], y[j]))
-            sq_i = sum(a * a for a in y[i]) or 1.0
-            sq_j = sum(b * b for b in y[j]) or 1.0
-            c = dot * dot / (sq_i * sq_j) if dot != 0 else 0.25
-            s = 1.0 if dot > 0 else 0.0
-            theta = alpha * sum(a * b for a, b in zip(h[i], h[j]))
-            pairs.append((s, c, _softplus(theta) - s * theta))
-    n_all = len(pairs)
-    n_sim = sum(s for s, _, _ in pairs)
-    num = den = 0.0
-    for s, c, nll in pairs:
-        if weighting == "paper":
-            w = n_all / n_sim if s else n_all / (n_all - n_sim)
-        elif weighting == "class_num":
-            w = class_num if s else 1.0
-        else:
-            w = 1.0
-        num += 4.0 * c * w * nll
-        den += w
-    return num / den
-
-
 @pytest.mark.parametrize("weighting,class_num", [("paper", 1.0), ("class_num", 5.0), ("none", 1.0)])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_continuous_similarity_matches_brute_force(weighting, class_num, seed):
@@ -247,7 +223,7 @@ def test_continuous_similarity_matches_brute_force(weighting, class_num, seed):
     alpha = 10.0 / h.shape[1]
     got = pairwise_likelihood_loss(h.double(), y, alpha=alpha, weighting=weighting, class_num=class_num,
                                    continuous_similarity=True)
-    expected = _brute_force_continuous(h, y, alpha, weighting, class_num)
+    expected = _brute_force(h, y, alpha, weighting, class_num, continuous=True)
     assert got.item() == pytest.approx(expected, rel=1e-10)
     assert got.item() != pytest.approx(_brute_force(h, y, alpha, weighting, class_num), rel=1e-3)
 
