@@ -10,6 +10,7 @@ no label, similar to nothing).
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -23,6 +24,11 @@ def is_integer(value) -> bool:
 def is_number(value) -> bool:
     """A real Python or numpy number, and not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_finite_number(value) -> bool:
+    """A real number that is neither inf nor NaN (inf passes "> 0" and turns a loss into NaN)."""
+    return is_number(value) and math.isfinite(value)
 
 
 def check(ok: bool, name: str, value, expected: str) -> None:

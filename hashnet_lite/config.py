@@ -10,6 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from .checks import check as _check
+
 SCHEDULES = ("authors", "staircase", "constant")
 WEIGHTINGS = ("paper", "class_num", "none")
 LOSSES = ("HashNet", "DHN", "DPSH", "DSH", "CSQ")  # what the loop minimises (methods.py names them)
@@ -143,6 +145,8 @@ class TrainConfig:
         return cls(**data)
 
 
+# Stricter than checks.is_integer / is_number on purpose: a config holds Python ints and floats
+# only, so that to_dict() is plain JSON for checkpoints and results (numpy scalars are not).
 def _integer(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -154,7 +158,3 @@ def _number(value) -> bool:
 def _finite(value) -> bool:  # inf passes "> 0" and turns the first step's loss into NaN
     return _number(value) and math.isfinite(value)
 
-
-def _check(ok: bool, name: str, value, expected: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} is invalid: expected {expected}")

@@ -71,12 +71,8 @@ import torch
 import torch.nn.functional as F
 
 from .checks import check as _check
-from .checks import is_number
+from .checks import is_finite_number as _number
 from .loss import as_label_matrix, similarity
-
-
-def _number(value) -> bool:
-    return is_number(value) and math.isfinite(value)
 
 
 def _outputs_and_similarity(out: torch.Tensor, labels: torch.Tensor, name: str):

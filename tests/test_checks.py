@@ -12,6 +12,7 @@ from hashnet_lite.checks import (
     check_integer,
     check_option,
     class_ids,
+    is_finite_number,
     is_integer,
     is_number,
     label_rows,
@@ -81,3 +82,9 @@ def test_class_ids_first_label_and_no_label():
     np.testing.assert_array_equal(class_ids(torch.tensor([1, 1, 0])), [1, 1, 0])
     with pytest.raises(ValueError, match="0/1"):
         class_ids(np.array([[0, 2]]))
+
+
+def test_is_finite_number():
+    assert is_finite_number(0.5) and is_finite_number(3) and is_finite_number(np.float32(2))
+    for bad in (float("inf"), -float("inf"), float("nan"), True, "1", None):
+        assert not is_finite_number(bad), bad
