@@ -35,7 +35,13 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
 
 
 def map_vs_bits(rows: list[dict], title: str = "mAP vs code length"):
-    """One line per method through its (bits, map) rows."""
+    """One line per method through its (bits, map) rows; with a single code length there is no
+    line to draw, so a bar per method (``map_bars``) instead."""
+    lengths = {r["bits"] for r in rows}
+    if len(lengths) == 1:
+        fig = map_bars({r["method"]: r["map"] for r in rows}, title=f"{title}, {lengths.pop()} bits")
+        fig.tight_layout()
+        return fig
     return metric_vs_bits(rows, "map", "mAP", title)
 
 

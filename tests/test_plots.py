@@ -25,3 +25,11 @@ def test_map_vs_bits_and_save_figure(tmp_path):
     path = plots.save_figure(fig, tmp_path / "sub" / "m.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.png"]  # written atomically: no temporary left
+
+
+def test_map_vs_bits_draws_bars_for_a_single_code_length():
+    rows = [dict(method="HashNet", bits=32, map=0.9), dict(method="LSH", bits=32, map=0.3)]
+    fig = plots.map_vs_bits(rows, title="t")
+    ax = fig.axes[0]
+    assert not ax.lines and [b.get_height() for b in ax.containers[0]] == [0.9, 0.3]
+    assert ax.get_title() == "t, 32 bits"
