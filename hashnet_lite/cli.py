@@ -135,6 +135,17 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
                         "(Eq. 5's continuous similarity for multi-label data; default: off)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train: auto (CUDA when there is a GPU), cpu, cuda (default: auto)")
+    p.add_argument("--augment", choices=("auto", "none", "crop", "crop-flip"), default="auto",
+                   help="training augmentation: auto (the preset's: crop + flip for fashion-mnist and "
+                        "cifar10, crop for other images), none, crop (a shift of a few pixels, safe for "
+                        "any images), crop-flip (also mirrors left-right: not for digits or text) "
+                        "(default: auto)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                   help="arithmetic of the forward pass on a GPU: bf16 or fp16 mixed precision, or fp32 "
+                        "(default: bf16; the CPU always trains in fp32)")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the backbone: faster steps on a GPU for big backbones after a "
+                        "compile of tens of seconds (default: off)")
     p.add_argument("--num-workers", type=_positive_int("num-workers", 0), default=0, metavar="W",
                    help="DataLoader worker processes reading images (default: 0, in the main process)")
     p.add_argument("--root", default=None,
@@ -206,8 +217,15 @@ def _config_and_data(args):
                      backbone=args.backbone, pretrained=args.pretrained, iters=args.iters,
                      batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
                      weighting=args.weighting, continuous_similarity=args.continuous_similarity,
-                     device=args.device, num_workers=args.num_workers)
+                     device=args.device, num_workers=args.num_workers, compile=args.compile,
+                     augment={"auto": None, "none": False}.get(args.augment, args.augment))
+    if args.precision is not None:
+        overrides.update(amp=args.precision != "fp32", precision="bf16" if args.precision == "fp32" else args.precision)
     config, topk = preset_config(preset, **overrides)
+    if isinstance(config.augment, str):
+        from .train import training_dataset
+
+        training_dataset(data.train, config)  # refuses a crop of feature vectors or list files now
     if args.topk is not None:
         topk = args.topk
     from .model import resolve_backbone

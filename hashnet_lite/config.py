@@ -16,6 +16,11 @@ SCHEDULES = ("authors", "staircase", "constant")
 WEIGHTINGS = ("paper", "class_num", "none")
 LOSSES = ("HashNet", "DHN", "DPSH", "DSH", "CSQ")  # what the loop minimises (methods.py names them)
 BACKBONES = ("auto", "mlp", "cnn", "alexnet", "resnet18", "resnet50", "vgg16")
+AUGMENTATIONS = ("crop", "crop-flip")  # what ``augment`` may name (data/augment.py)
+PRECISIONS = ("bf16", "fp16")  # the low-precision type of mixed precision on CUDA
+# Fields added after results were recorded: at their defaults they are left out of a
+# result's run key (experiments.run_key), so that the rows made before them stay valid.
+LATE_FIELDS = ("precision", "compile")
 
 
 @dataclass(frozen=True)
@@ -28,9 +33,10 @@ class TrainConfig:
     hidden: int = 512  # width of the mlp/cnn backbones' feature layer
     width: int = 16  # the cnn backbone's first conv channels (then 2x, 4x)
     dropout: float = 0.2  # dropout of the mlp/cnn backbones (0 makes DDP match one process)
-    # The data set's own training augmentation (crop + flip for fashion-mnist, cifar10 and
-    # list: images; digits and npz: have none); False trains on the plain images.
-    augment: bool = True
+    # Training augmentation: True, the data set's own (crop + flip for fashion-mnist, cifar10
+    # and list: images; digits and npz: have none); False, none; 'crop' or 'crop-flip', that
+    # augmentation on any image data (data/augment.py; flips are not safe for every data set).
+    augment: bool | str = True
 
     # Optimisation: SGD, momentum 0.9, weight decay 5e-4, the hash layer at 10x the
     # backbone's learning rate, lr multiplied by lr_decay every lr_step iterations.
@@ -69,6 +75,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # 'auto' -> cuda when available, else cpu
     amp: bool = True  # mixed precision; only ever used on CUDA
+    # The low-precision type under amp: bf16 (no loss scaling needed) or fp16 (with the
+    # GradScaler). bf16 by default: chosen by benchmarks/train_throughput.py on an H200.
+    precision: str = "bf16"
+    # torch.compile the backbone (CUDA and CPU; pays on a GPU for the big backbones, costs a
+    # compile of tens of seconds first; benchmarks/README.md).
+    compile: bool = False
     num_workers: int = 0
     log_every: int = 50
     # Checkpoints (when train() is given a file): every ``checkpoint_every`` steps; None
@@ -90,7 +102,11 @@ class TrainConfig:
         _check(_finite(self.lr) and self.lr > 0, "lr", self.lr, "a positive finite number")
         _check(isinstance(self.hidden, int) and self.hidden >= 1, "hidden", self.hidden, "an integer >= 1")
         _check(_integer(self.width) and self.width >= 1, "width", self.width, "an integer >= 1")
-        _check(isinstance(self.augment, bool), "augment", self.augment, "True or False")
+        _check(isinstance(self.augment, bool) or self.augment in AUGMENTATIONS, "augment", self.augment,
+               f"True (the data set's own), False or one of {AUGMENTATIONS}")
+        _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
+        _check(isinstance(self.compile, bool), "compile", self.compile, "True or False")
+        _check(isinstance(self.amp, bool), "amp", self.amp, "True or False")
         _check(_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay,
                "a finite number >= 0")

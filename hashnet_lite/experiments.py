@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from . import retrieval
 from .baselines import ITQ, LSH
 from .checkpoint import RESUMABLE_FIELDS, check_resumable, load_checkpoint_state, load_model
-from .config import TrainConfig
+from .config import LATE_FIELDS, TrainConfig
 from .data.container import data_fingerprint
 from .distributed import is_main_process
 from .errors import CheckpointError, RunFolderError
@@ -217,7 +217,9 @@ def run_key(fingerprint: dict, config: TrainConfig, topk: int | None) -> str:
     method and the bits: the data (its fingerprint), the config (fields that leave the
     numbers alone excluded: device, workers, checkpoint and log intervals), R and the
     conventions. Rows with another key were made otherwise."""
-    cfg = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS - {"iters"} and k != "bits"}
+    defaults = TrainConfig()
+    cfg = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS - {"iters"} and k != "bits"
+           and not (k in LATE_FIELDS and v == getattr(defaults, k))}
     data = fingerprint.get("sha256") or [fingerprint.get(k) for k in ("spec", "split_seed", "sizes")]
     blob = {"data": data, "split_seed": fingerprint.get("split_seed"), "config": cfg, "topk": topk,
             "convention": CONVENTION, "ties": TIES}

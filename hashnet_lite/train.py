@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed
+from .batches import seed_for, training_batches
 from .checkpoint import check_resumable, load_checkpoint_state, load_model, save_checkpoint  # noqa: F401 (load_model: re-exported)
 from .config import TrainConfig
 from .continuation import beta_at
@@ -63,43 +64,41 @@ def make_optimizer(model: HashNet, config: TrainConfig) -> torch.optim.SGD:
     )
 
 
-def _seed_for(seed: int, counter: int) -> int:
-    return (seed * 1_000_003 + counter) % (2**63 - 1)
-
-
-def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The shuffled batches of one epoch (the last incomplete batch is dropped)."""
-    g = torch.Generator().manual_seed(_seed_for(seed, epoch))
-    order = torch.randperm(n, generator=g).tolist()
-    return [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
-
-
-def _batches_from(dataset: Dataset, step: int, config: TrainConfig, batch_size: int, device: torch.device):
-    """Yields (step, x, y) forever, starting at ``step``; each rank gets its shard of every batch."""
-    rank, size = distributed.world()
-    n = len(dataset)
-    steps_per_epoch = max(1, n // batch_size)
-    loader_kw = dict(num_workers=config.num_workers, pin_memory=device.type == "cuda")
-    while True:
-        epoch, offset = divmod(step, steps_per_epoch)
-        batches = [b[rank::size] for b in _epoch_batches(n, batch_size, config.seed, epoch)[offset:]]
-        # A private generator: a DataLoader otherwise draws from the global RNG when iterated.
-        loader = DataLoader(dataset, batch_sampler=batches, generator=torch.Generator().manual_seed(epoch),
-                            **loader_kw)
-        for x, y in loader:
-            yield step, x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            step += 1
-
-
 def quantization_error(h: torch.Tensor) -> float:
     """mean |h - sign(h)|: how far the continuous codes are from binary."""
     h = h.detach().float()
     return (h - torch.where(h >= 0, 1.0, -1.0)).abs().mean().item()
 
 
+def training_dataset(dataset: Dataset, config: TrainConfig) -> Dataset:
+    """``dataset`` with the augmentation ``config.augment`` asks for: True keeps the data
+    set's own, False removes it, 'crop' / 'crop-flip' sets that one (array images only)."""
+    if config.augment is True:
+        return dataset
+    if config.augment is False:
+        return dataset.without_augmentation() if hasattr(dataset, "without_augmentation") else dataset
+    if not hasattr(dataset, "with_augmentation"):
+        raise ValueError(f"augment={config.augment!r} needs images held in arrays (fashion-mnist, cifar10, "
+                         f"npz:); {type(dataset).__name__} has its own transforms: use augment=True or False")
+    from .data.augment import augmentation
+
+    return dataset.with_augmentation(augmentation(config.augment, tuple(dataset.x.shape[1:])))
+
+
+def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The low-precision type of the forward pass: None (fp32) on the CPU or with amp off."""
+    if not config.amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if config.precision == "bf16" else torch.float16
+
+
+def is_convolutional(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
 def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bool = True,
           callback: StepCallback | None = None, checkpoint: str | Path | None = None,
-          resume: bool = False, meta: dict | None = None) -> list[dict]:
+          resume: bool = False, meta: dict | None = None, on_device: bool | None = None) -> list[dict]:
     """Train ``model`` on ``dataset`` (items (x, y) with y multi-hot) for ``config.iters`` steps.
 
     Returns the history: one dict per logged step with ``step``, ``loss`` (mean since the
@@ -111,14 +110,18 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     it exists, if it belongs to this run (``checkpoint.check_resumable``: config, data, steps).
     ``meta`` (plain data: the data spec, input shape, data fingerprint) is stored in the
     checkpoint beside the config.
+
+    Batches come from ``batches.training_batches``: held on the device when the data are
+    arrays that fit (``on_device=None`` decides; True/False force a path), else through a
+    DataLoader. Nothing is read back from a GPU at a step unless it is logged, checkpointed,
+    or ``callback`` is given (a callback gets each step's loss, so each step then syncs).
     """
     _check_config(config)
     if len(dataset) < 2:
         raise ValueError(f"dataset has {len(dataset)} items: expected at least 2 (pairs are formed inside a batch)")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-    if not config.augment and hasattr(dataset, "without_augmentation"):
-        dataset = dataset.without_augmentation()
+    dataset = training_dataset(dataset, config)
     device = resolve_device(config.device)
     distributed.init_process_group(device)
     rank, world_size = distributed.world()
@@ -127,10 +130,13 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         raise ValueError(f"batch_size={batch_size} is not divisible by the world size {world_size}")
     steps_per_epoch = max(1, len(dataset) // batch_size)
 
-    model.to(device)
+    # channels_last on CUDA: the layout cuDNN's tensor-core convolutions want (on the CPU it
+    # changes oneDNN's kernels, and with them the last bits of every recorded number).
+    channels_last = device.type == "cuda" and is_convolutional(model)
+    model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     optimizer = make_optimizer(model, config)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    low = autocast_dtype(config, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=low == torch.float16)  # bf16 needs no loss scaling
     start, history, running = 0, [], {}
     if resume and checkpoint is not None and Path(checkpoint).is_file():
         state = load_checkpoint_state(checkpoint)
@@ -145,6 +151,8 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
         start, history = state["step"], list(state["history"])
         running = state.get("running") or {}
+    if config.compile:
+        model.backbone.compile()  # in place: the state dict keeps its keys
     if world_size > 1:
         # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank keeps per-shard BN statistics
         # and DDP broadcasts rank 0's buffers.
@@ -155,25 +163,31 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         net = model
     objective = Objective(config, train_size=len(dataset))  # HashNet's loss, or a deep baseline's (methods.py)
     bar = _progress_bar(config.iters, start, progress and rank == 0)
-    # The loss average of the record in progress and the clock continue across a resume.
-    loss_sum, loss_count = running.get("loss_sum", 0.0), running.get("loss_count", 0)
-    t0 = time.perf_counter() - running.get("seconds", 0.0)
+    # The loss of the record in progress is summed on the device (float64, as the Python
+    # float it replaces) and read at logged steps only: no host sync per step.
+    loss_sum = torch.tensor(running.get("loss_sum", 0.0), dtype=torch.float64, device=device)
+    loss_count = running.get("loss_count", 0)
+    t0 = time.perf_counter() - running.get("seconds", 0.0)  # the clock continues across a resume
     every = config.checkpoint_interval
     last_save = time.perf_counter()
 
     def seed_step(step):  # augmentation and dropout of ``step``: a function of (seed, step, rank)
-        torch.manual_seed(_seed_for(config.seed + 7919, step * world_size + rank))
+        torch.manual_seed(seed_for(config.seed + 7919, step * world_size + rank))
 
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         net.train()
-        seed_step(start)  # before the first batch is fetched (and augmented)
-        for step, x, y in _batches_from(dataset, start, config, batch_size, device) if start < config.iters else ():
+        seed_step(start)  # before the first batch is drawn (and augmented)
+        batches = training_batches(dataset, start, config, batch_size, device, on_device=on_device) \
+            if start < config.iters else ()
+        for step, x, y in batches:
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             beta = beta_at(step, config, steps_per_epoch)
             lr = lr_at(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_mult"]
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+            with torch.autocast(device_type=device.type, dtype=low or torch.bfloat16, enabled=low is not None):
                 out = objective.outputs(net, x, beta)  # (B_local, K): tanh(beta z), or z for some baselines
             out_all = distributed.gather_with_local_grad(out.float())  # (B, K)
             y_all = distributed.gather_with_local_grad(y)
@@ -183,20 +197,25 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
             scaler.step(optimizer)
             scaler.update()
 
-            loss_value = loss.item()
-            if not np.isfinite(loss_value):
-                raise TrainingDiverged(f"loss became {loss_value} at step {step} (lr={lr}); lower lr")
-            loss_sum += loss_value
+            loss_sum += loss.detach()
             loss_count += 1
-            logs = {"step": step + 1, "loss": loss_value, "beta": beta, "lr": lr,
-                    "quantization_error": quantization_error(h_all)}
-            if callback is not None:
-                callback(step + 1, logs)
             done = step + 1 >= config.iters
-            if (step + 1) % config.log_every == 0 or done:
-                history.append({**logs, "loss": loss_sum / loss_count,
-                                "seconds": time.perf_counter() - t0})
-                loss_sum, loss_count = 0.0, 0
+            logged = (step + 1) % config.log_every == 0 or done
+            if callback is not None or logged:  # reads the GPU: only where someone looks
+                logs = {"step": step + 1, "loss": loss.item(), "beta": beta, "lr": lr,
+                        "quantization_error": quantization_error(h_all)}
+                if not np.isfinite(logs["loss"]):
+                    raise TrainingDiverged(f"loss became {logs['loss']} at step {step} (lr={lr}); lower lr")
+                if callback is not None:
+                    callback(step + 1, logs)
+            if logged:
+                mean = loss_sum.item() / loss_count
+                if not np.isfinite(mean):
+                    raise TrainingDiverged(f"loss became {mean} between steps {step + 1 - loss_count} and {step} "
+                                           f"(lr={lr}); lower lr")
+                history.append({**logs, "loss": mean, "seconds": time.perf_counter() - t0})
+                loss_sum.zero_()
+                loss_count = 0
                 if bar is not None:
                     bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", beta=f"{beta:.2f}")
             if bar is not None:
@@ -208,16 +227,20 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
             if checkpoint is not None and ((step + 1) % every == 0 or done or late):
                 last_save = time.perf_counter()
                 if rank == 0:
-                    running = {"loss_sum": loss_sum, "loss_count": loss_count,
+                    running = {"loss_sum": loss_sum.item(), "loss_count": loss_count,
                                "seconds": time.perf_counter() - t0}
                     save_checkpoint(checkpoint, model, config, optimizer=optimizer, scaler=scaler,
                                     step=step + 1, history=history, meta=meta, running=running)
                 distributed.barrier()
             if done:
                 break
-            seed_step(step + 1)  # the next batch is fetched (and augmented) after this
+            seed_step(step + 1)  # the next batch is drawn (and augmented) after this
     if bar is not None:
         bar.close()
+    if config.compile:
+        model.backbone._compiled_call_impl = None  # back to eager: encode() sees other batch shapes
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
 

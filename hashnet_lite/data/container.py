@@ -131,6 +131,10 @@ class ArrayDataset(Dataset):
         """The same items (sharing the arrays) with no training augmentation."""
         return ArrayDataset(self.x, self.y, index=self.index)
 
+    def with_augmentation(self, augment: Callable[[torch.Tensor], torch.Tensor]) -> "ArrayDataset":
+        """The same items (sharing the arrays) with ``augment`` as their training augmentation."""
+        return ArrayDataset(self.x, self.y, index=self.index, augment=augment)
+
     def __getitems__(self, indices):
         x, y = self._batch(indices, augment=True)
         return list(zip(x.unbind(0), y.unbind(0)))

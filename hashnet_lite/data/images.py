@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from ..presets import PROTOCOLS
 from ..errors import DataError
 from .container import RetrievalData, check_unlabelled, iterate_features, split_arrays
+from .augment import random_crop_flip  # noqa: F401 (re-exported: mosaic, tuning scripts)
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # dataset-fashion-mnist
 FASHION_STEMS = {
@@ -170,24 +171,6 @@ def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0,
 
 
 # ---------------------------------------------------------------- CIFAR-10
-
-def random_crop_flip(x: torch.Tensor, padding: int = 4) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, H, W): per item a random HxW crop of the zero-padded image,
-    mirrored left-right with probability 1/2 (torchvision's RandomCrop(H, padding) +
-    RandomHorizontalFlip) for a whole batch in one gather. Draws from torch's global RNG,
-    as torchvision does; gathers in numpy (single-threaded, see ArrayDataset)."""
-    b, c, h, w = x.shape
-    oy = torch.randint(0, 2 * padding + 1, (b,)).numpy()
-    ox = torch.randint(0, 2 * padding + 1, (b,)).numpy()
-    flip = (torch.rand(b) < 0.5).numpy()
-    padded = np.pad(x.numpy(), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    rows = oy[:, None] + np.arange(h)  # (B, H)
-    cols = ox[:, None] + np.arange(w)  # (B, W)
-    cols = np.where(flip[:, None], cols[:, ::-1], cols)
-    out = padded[np.arange(b)[:, None, None, None], np.arange(c)[None, :, None, None],
-                 rows[:, None, :, None], cols[:, None, None, :]]
-    return torch.from_numpy(out)
-
 
 def _download_cifar10(root: Path) -> None:
     """torchvision's download into ROOT/cifar-10-batches-py (tests replace this function)."""

@@ -1,0 +1,79 @@
+"""Training augmentation of image batches, on the device the batch lives on.
+
+One operation, whole batches at a time: a random HxW crop of the zero-padded image
+(torchvision's RandomCrop(H, padding)), optionally mirrored left-right with probability
+1/2 (RandomHorizontalFlip). Flips are not safe for every data set (digits, text, scenes
+with a handedness), crops of a few pixels are: that is why the generic ``images`` preset
+crops only, and why flipping is a choice (``TrainConfig.augment``, CLI ``--augment``).
+
+The random numbers come from the global generator of the batch's device, which the
+training loop seeds with (seed, step) before each batch: a resumed run draws the same
+crops as an uninterrupted one, on the CPU and on a GPU.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..config import AUGMENTATIONS  # what TrainConfig.augment may name besides True and False
+
+
+def crop_padding(height: int, width: int) -> int:
+    """Pixels of padding for a crop of an HxW image: 1/14 of the shorter side (2 for 28x28,
+    the value the Fashion-MNIST trials chose; tuning/README.md), at least 1."""
+    return max(1, round(min(height, width) / 14))
+
+
+def random_crop_flip(x: torch.Tensor, padding: int = 4, flip: bool = True) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H, W): per item a random HxW crop of the image zero-padded by
+    ``padding`` pixels, mirrored left-right with probability 1/2 when ``flip``.
+
+    Draws the offsets (then the flips) from the global generator of ``x``'s device. On the
+    CPU the gather runs in numpy (single-threaded: torch spread even small batches over its
+    OpenMP threads, slower on a busy 2-core machine, benchmarks/bench_data.py); elsewhere
+    in torch. Both index the same pixels, so they give the same batch for the same draws.
+    """
+    b = x.shape[0]
+    oy = torch.randint(0, 2 * padding + 1, (b,), device=x.device)
+    ox = torch.randint(0, 2 * padding + 1, (b,), device=x.device)
+    flips = torch.rand(b, device=x.device) < 0.5 if flip else torch.zeros(b, dtype=torch.bool, device=x.device)
+    if x.device.type == "cpu":
+        return torch.from_numpy(_crop_numpy(x.numpy(), oy.numpy(), ox.numpy(), flips.numpy(), padding))
+    return crop_torch(x, oy, ox, flips, padding)
+
+
+def _crop_numpy(x: np.ndarray, oy, ox, flips, padding: int) -> np.ndarray:
+    b, c, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    rows = oy[:, None] + np.arange(h)  # (B, H)
+    cols = ox[:, None] + np.arange(w)  # (B, W)
+    cols = np.where(flips[:, None], cols[:, ::-1], cols)
+    return padded[np.arange(b)[:, None, None, None], np.arange(c)[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def crop_torch(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flips: torch.Tensor,
+               padding: int) -> torch.Tensor:
+    """The crop (and flip) for given offsets and flips, in torch on ``x``'s device: two
+    gathers along H and W of the padded batch, no host round trip."""
+    b, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (padding, padding, padding, padding))
+    rows = oy[:, None] + torch.arange(h, device=x.device)  # (B, H)
+    cols = ox[:, None] + torch.arange(w, device=x.device)  # (B, W)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)
+    out = padded.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * padding))
+    return out.gather(3, cols[:, None, None, :].expand(b, c, h, w))
+
+
+def augmentation(name: str, input_shape: tuple) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The batch augmentation ``name`` ('crop' or 'crop-flip') for images of ``input_shape``
+    (C, H, W), with the padding of ``crop_padding``."""
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"augment={name!r} is invalid: expected True, False or one of {AUGMENTATIONS}")
+    if len(input_shape) != 3:
+        raise ValueError(f"augment={name!r} crops images, but the items have shape {tuple(input_shape)}: "
+                         f"expected (C, H, W) images; use augment=False for feature vectors")
+    return functools.partial(random_crop_flip, padding=crop_padding(*input_shape[1:]), flip=name == "crop-flip")

@@ -1,0 +1,181 @@
+"""hashnet_lite.batches and data.augment: the device-held batch path against the DataLoader
+path (same batches, same training, exact resume), the torch crop against the numpy crop,
+the augmentation choices, and no host read per training step. The CUDA side of the same
+checks is in test_cuda.py."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_same_state
+
+from hashnet_lite import batches as B
+from hashnet_lite.checkpoint import load_checkpoint_state
+from hashnet_lite.config import TrainConfig
+from hashnet_lite.data.augment import augmentation, crop_padding, crop_torch, random_crop_flip
+from hashnet_lite.data.container import ArrayDataset
+from hashnet_lite.model import build_model
+from hashnet_lite.train import train
+
+CONFIG = TrainConfig(bits=8, backbone="cnn", width=4, hidden=16, batch_size=16, iters=24, lr=0.01, log_every=4,
+                     step_size=4, gamma=0.1, device="cpu", seed=3)
+
+
+def images(n=80, c=4, uint8=True, seed=0, augment=None, index=None):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 1, 12, 12), dtype=np.uint8)
+    if not uint8:
+        x = x.astype(np.float32) / 7.0
+    y = np.eye(c, dtype=np.uint8)[rng.integers(0, c, n)]
+    return ArrayDataset(torch.from_numpy(x), torch.from_numpy(y), index=index, augment=augment)
+
+
+def _draw(generator, seed, steps):
+    out = []
+    for step, x, y in generator:
+        out.append((step, x.clone(), y.clone()))
+        if len(out) == steps:
+            return out
+        torch.manual_seed(seed + step + 1)  # as the loop seeds each step before its batch
+
+
+@pytest.mark.parametrize("uint8", [True, False])
+@pytest.mark.parametrize("augment", [None, functools.partial(random_crop_flip, padding=2)])
+def test_device_batches_equal_loader_batches(uint8, augment):
+    data = images(uint8=uint8, augment=augment, index=np.arange(3, 80))  # parts share arrays by index
+    for start in (0, 7):  # 77 items, batch 16: 4 steps an epoch, so 7 starts mid-epoch 1
+        torch.manual_seed(100 + start)
+        loader = _draw(B.loader_batches(data, start, seed=5, batch_size=16, device=torch.device("cpu")), 100, 10)
+        torch.manual_seed(100 + start)
+        held = _draw(B.device_batches(B.DeviceData(data, "cpu"), start, seed=5, batch_size=16), 100, 10)
+        assert [s for s, _, _ in loader] == [s for s, _, _ in held] == list(range(start, start + 10))
+        for (_, xa, ya), (_, xb, yb) in zip(loader, held):
+            assert xa.dtype == xb.dtype == torch.float32
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_uint8_images_are_scaled_exactly_as_numpy_does():
+    x = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(B.UINT8_TO_UNIT, np.divide(x, np.float32(255.0), dtype=np.float32))
+    assert B.UINT8_TO_UNIT[0] == 0.0 and B.UINT8_TO_UNIT[255] == 1.0
+
+
+def test_torch_crop_equals_numpy_crop_for_the_same_draws():
+    torch.manual_seed(0)
+    x = torch.rand(9, 3, 7, 5)
+    for padding in (1, 3):
+        torch.manual_seed(1)
+        ref = random_crop_flip(x, padding=padding)  # CPU: the numpy gather
+        torch.manual_seed(1)
+        oy, ox = torch.randint(0, 2 * padding + 1, (9,)), torch.randint(0, 2 * padding + 1, (9,))
+        flips = torch.rand(9) < 0.5
+        assert torch.equal(crop_torch(x, oy, ox, flips, padding), ref)
+
+
+def test_crop_moves_pixels_and_flip_mirrors():
+    x = torch.arange(25.0).reshape(1, 1, 5, 5)
+    same = crop_torch(x, torch.tensor([1]), torch.tensor([1]), torch.tensor([False]), padding=1)
+    assert torch.equal(same, x)  # offset == padding: the image itself
+    mirrored = crop_torch(x, torch.tensor([1]), torch.tensor([1]), torch.tensor([True]), padding=1)
+    assert torch.equal(mirrored, x.flip(3))
+    shifted = crop_torch(x, torch.tensor([0]), torch.tensor([1]), torch.tensor([False]), padding=1)
+    assert torch.equal(shifted[0, 0, 0], torch.zeros(5)) and torch.equal(shifted[0, 0, 1:], x[0, 0, :4])
+
+
+def test_crop_alone_never_flips():
+    torch.manual_seed(0)
+    x = torch.rand(200, 1, 6, 6)
+    out = augmentation("crop", (1, 6, 6))(x)
+    # a crop keeps each row's left-to-right order: never the mirror image of the input
+    assert not any(torch.equal(out[i], x[i].flip(2)) for i in range(200))
+    assert crop_padding(28, 28) == 2 and crop_padding(224, 224) == 16 and crop_padding(8, 8) == 1
+
+
+def test_augmentation_names_are_checked():
+    with pytest.raises(ValueError, match="augment='rotate'"):
+        augmentation("rotate", (1, 8, 8))
+    with pytest.raises(ValueError, match=r"items have shape \(64,\)"):
+        augmentation("crop", (64,))
+    with pytest.raises(ValueError, match="augment"):
+        TrainConfig(augment="flip")
+
+
+def _train(data, config, **kw):
+    model = build_model(config, (1, 12, 12))
+    history = train(model, data, config, progress=False, **kw)
+    return model, history
+
+
+@pytest.mark.parametrize("augment", [True, "crop", "crop-flip"])
+def test_training_on_the_device_path_equals_the_loader_path(augment):
+    data = images(augment=functools.partial(random_crop_flip, padding=2))
+    config = dataclasses.replace(CONFIG, augment=augment)
+    a, hist_a = _train(data, config, on_device=True)
+    b, hist_b = _train(data, config, on_device=False)
+    assert_same_state(a, b)
+    assert [r["loss"] for r in hist_a] == [r["loss"] for r in hist_b]
+
+
+def test_augment_choices_change_the_training():
+    data = images()
+    plain, _ = _train(data, dataclasses.replace(CONFIG, augment=True))  # npz-like: no augmentation of its own
+    off, _ = _train(data, dataclasses.replace(CONFIG, augment=False))
+    crop, _ = _train(data, dataclasses.replace(CONFIG, augment="crop"))
+    assert_same_state(plain, off)
+    assert not torch.equal(crop.hash_layer.weight, plain.hash_layer.weight)
+
+
+def test_resume_on_the_device_path_is_exact(tmp_path):
+    data = images(augment=functools.partial(random_crop_flip, padding=2))
+    full, full_history = _train(data, CONFIG, on_device=True)
+    path = tmp_path / "ck.pt"
+    _train(data, dataclasses.replace(CONFIG, iters=12), on_device=True, checkpoint=path)  # stops mid-epoch 2
+    assert load_checkpoint_state(path)["step"] == 12
+    resumed = build_model(dataclasses.replace(CONFIG, seed=99), (1, 12, 12))
+    history = train(resumed, data, CONFIG, progress=False, on_device=True, checkpoint=path, resume=True)
+    assert_same_state(full, resumed)
+    assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
+
+
+def test_a_training_step_reads_nothing_back_unless_logged(monkeypatch):
+    reads = []
+    item = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: reads.append(1) or item(self))
+    config = dataclasses.replace(CONFIG, iters=40, log_every=20)
+    _train(images(), config, on_device=True)
+    per_log = len(reads) / 2  # two logged steps
+    assert 0 < per_log <= 4, len(reads)  # the loss, its running sum, the quantization error
+    reads.clear()
+    _train(images(), config, on_device=True, callback=lambda step, logs: None)
+    assert len(reads) >= 40  # a callback gets every step's numbers: each step is read
+
+
+def test_augment_names_need_array_images(toy_data):
+    config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=2, device="cpu", augment="crop")
+    with pytest.raises(ValueError, match="augment='crop'"):
+        train(build_model(config, toy_data.input_shape), toy_data, config, progress=False)
+
+
+def test_device_data_is_used_for_arrays_on_the_cpu(toy_data):
+    assert B.use_device_data(images(), torch.device("cpu"))
+    assert not B.use_device_data(toy_data, torch.device("cpu"))  # not held in arrays: a DataLoader
+    assert B.training_bytes(images(n=10)) == 10 * (144 + 4 * 4)
+
+
+def test_compiled_backbone_trains_like_eager_and_is_eager_afterwards(toy_data):
+    """torch.compile (Inductor, on the CPU here) of the backbone only: same state-dict keys,
+    close to the eager run (fused kernels round differently), and eager again after train()
+    so that encode() with other batch shapes compiles nothing."""
+    config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=12, log_every=4, device="cpu",
+                         dropout=0.0, compile=True)
+    compiled = build_model(config, toy_data.input_shape)
+    train(compiled, toy_data, config, progress=False)
+    eager = build_model(config, toy_data.input_shape)
+    train(eager, toy_data, dataclasses.replace(config, compile=False), progress=False)
+    assert compiled.state_dict().keys() == eager.state_dict().keys()
+    for (k, a), b in zip(compiled.state_dict().items(), eager.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-4), k
+    assert compiled.backbone._compiled_call_impl is None
