@@ -92,3 +92,93 @@ def test_amp_resume_on_cuda_matches_uninterrupted(toy_data, tmp_path):
     for (k, va), vb in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(va, vb, rtol=1e-4, atol=1e-5), k
     assert [r["step"] for r in history] == [r["step"] for r in full_history]
+
+
+# ------------------------------------------------------------------ the device data path
+
+def _images(n=96, seed=0, augment=True):
+    import functools
+
+    from hashnet_lite.data.augment import random_crop_flip
+    from hashnet_lite.data.container import ArrayDataset
+
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.integers(0, 256, (n, 1, 12, 12), dtype=np.uint8))
+    y = torch.from_numpy(np.eye(4, dtype=np.uint8)[rng.integers(0, 4, n)])
+    return ArrayDataset(x, y, augment=functools.partial(random_crop_flip, padding=2) if augment else None)
+
+
+IMAGES = dataclasses.replace(CONFIG, backbone="cnn", width=4, hidden=16, batch_size=16, iters=24, log_every=4,
+                             checkpoint_every=4)
+
+
+def test_device_data_is_held_on_the_gpu_and_gives_the_cpu_batches():
+    from hashnet_lite import batches as B
+
+    data = _images(augment=False)
+    assert B.use_device_data(data, torch.device("cuda"))
+    held_gpu, held_cpu = B.DeviceData(data, "cuda"), B.DeviceData(data, "cpu")
+    assert held_gpu.x.is_cuda and held_gpu.x.dtype == torch.uint8
+    rows = torch.arange(0, 96, 5)
+    xg, yg = held_gpu.batch(rows.cuda())
+    xc, yc = held_cpu.batch(rows)
+    assert torch.equal(xg.cpu(), xc) and torch.equal(yg.cpu(), yc)
+
+
+def test_gpu_crop_equals_cpu_crop_for_the_same_draws():
+    from hashnet_lite.data.augment import crop_torch
+
+    x = torch.rand(32, 3, 9, 9)
+    oy, ox, flips = torch.randint(0, 5, (32,)), torch.randint(0, 5, (32,)), torch.rand(32) < 0.5
+    cpu = crop_torch(x, oy, ox, flips, 2)
+    gpu = crop_torch(x.cuda(), oy.cuda(), ox.cuda(), flips.cuda(), 2)
+    assert torch.equal(gpu.cpu(), cpu)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_resume_on_the_gpu_data_path_is_exact(tmp_path, precision):
+    data = _images()
+    config = dataclasses.replace(IMAGES, precision=precision)
+    full = build_model(config, (1, 12, 12))
+    full_history = train(full, data, config, progress=False)
+    path = tmp_path / "ck.pt"
+    part = build_model(config, (1, 12, 12))
+    train(part, data, dataclasses.replace(config, iters=12), progress=False, checkpoint=path)
+    assert bool(load_checkpoint_state(path)["scaler"]) == (precision == "fp16")  # bf16 needs no scaler
+    resumed = build_model(dataclasses.replace(config, seed=5), (1, 12, 12))
+    history = train(resumed, data, config, progress=False, checkpoint=path, resume=True)
+    for (k, va), vb in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(va, vb, rtol=1e-4, atol=1e-5), k
+    assert [r["loss"] for r in history] == pytest.approx([r["loss"] for r in full_history], rel=1e-4)
+    assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_bf16_steps_do_not_sync_with_the_host():
+    import warnings
+
+    data = _images()
+    config = dataclasses.replace(IMAGES, iters=60, log_every=30, checkpoint_every=None, precision="bf16")
+    model = build_model(config, (1, 12, 12))
+    train(model, data, dataclasses.replace(config, iters=2), progress=False)  # cuDNN and allocator warm-up
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train(model, data, config, progress=False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    print(f"{len(syncs)} synchronising calls in 60 steps, 2 logged")
+    assert len(syncs) <= 12, [str(w.message)[:120] for w in syncs[:5]]
+
+
+def test_channels_last_and_compile_train_and_encode_like_the_cpu():
+    data = _images(augment=False)
+    config = dataclasses.replace(IMAGES, compile=True, dropout=0.0)
+    model = build_model(config, (1, 12, 12))
+    history = train(model, data, config, progress=False)
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert model.backbone._compiled_call_impl is None  # eager again after training
+    gpu = encode(model, data, device="cuda")
+    cpu = encode(model, data, device="cpu")
+    assert (gpu != cpu).mean() < 0.01

@@ -12,8 +12,17 @@ JSON-lines file as soon as it is known, so an interrupted sweep keeps what it me
     python tuning/tune_fashion.py --grid core --jobs 1 --out runs/tune.jsonl
     python tuning/tune_fashion.py --trial '{"width": 32, "augment": 2}' --seeds 0 1
 
+With ``--from-preset``, a trial overrides the preset the data select today (``preset_for``:
+``fashion-mnist`` for fashion-mnist, ``images`` for npz: images) instead of ``BASE``, and
+``augment`` is TrainConfig's own (true, false, "crop", "crop-flip"); this is how the 2026-11-30
+trials for the images preset and the faster fashion-mnist preset were run:
+
+    python tuning/tune_fashion.py --from-preset --data npz:/tmp/fashion_npz.npz \
+        --trial '{"augment": "crop"}' --seeds 0 1 --jobs 2 --threads 1 --out tuning/tune_presets_cpu.jsonl
+
 The preset in hashnet_lite/presets.py was chosen from these trials (see its comment); the
-recorded sweeps are tuning/tune_fashion_h200.jsonl and tuning/tune_fashion_cpu.jsonl.
+recorded sweeps are tuning/tune_fashion_h200.jsonl, tuning/tune_fashion_cpu.jsonl and
+tuning/tune_presets_cpu.jsonl.
 """
 from __future__ import annotations
 
@@ -74,17 +83,23 @@ def _init(threads: int, spec: str) -> None:
     _DATA = load_data(spec)
 
 
-def run_trial(trial: dict, seed: int, bits: int, device: str) -> dict:
+def run_trial(trial: dict, seed: int, bits: int, device: str, from_preset: bool = False) -> dict:
+    import torch
+
     from hashnet_lite import retrieval
     from hashnet_lite.data.images import random_crop_flip
-    from hashnet_lite.presets import preset_config
+    from hashnet_lite.presets import preset_config, preset_for
     from hashnet_lite.train import encode, fit
 
-    fields = {**BASE, **trial}
-    padding = fields.pop("augment", 0)
-    config, _ = preset_config("fashion-mnist", bits=bits, seed=seed, device=device, augment=padding > 0, **fields)
     data = _DATA
-    data.train.augment = functools.partial(random_crop_flip, padding=padding)
+    if from_preset:
+        config, _ = preset_for(data, bits=bits, seed=seed, device=device, **trial)
+        padding = None
+    else:
+        fields = {**BASE, **trial}
+        padding = fields.pop("augment", 0)
+        config, _ = preset_config("fashion-mnist", bits=bits, seed=seed, device=device, augment=padding > 0, **fields)
+        data.train.augment = functools.partial(random_crop_flip, padding=padding)
     t0 = time.perf_counter()
     model, history = fit(data, config, progress=False)
     seconds = time.perf_counter() - t0
@@ -96,8 +111,9 @@ def run_trial(trial: dict, seed: int, bits: int, device: str) -> dict:
             "map": retrieval.mean_average_precision(q, db, data.y_query, data.y_database),
             "map_continuous": retrieval.mean_average_precision_real(qc, dbc, data.y_query, data.y_database),
             "final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
-            "seconds_train": round(seconds, 1), "device": device,
-            "config": {**config.to_dict(), "augment_padding": padding}}
+            "seconds_train": round(seconds, 1), "device": device, "data": data.spec,
+            "threads": torch.get_num_threads(),
+            "config": {**config.to_dict(), **({} if padding is None else {"augment_padding": padding})}}
 
 
 def main() -> None:
@@ -111,6 +127,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--data", default="fashion-mnist", help="fashion-mnist[:ROOT]")
     p.add_argument("--out", default="runs/tune_fashion.jsonl")
+    p.add_argument("--from-preset", action="store_true",
+                   help="trials override the data's preset of today (augment: TrainConfig's values), not BASE")
     args = p.parse_args()
     trials = (GRIDS[args.grid] if args.grid else []) + [json.loads(t) for t in args.trial]
     if not trials:
@@ -121,7 +139,7 @@ def main() -> None:
     jobs = [(t, s) for s in args.seeds for t in trials]
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_init, initargs=(args.threads, args.data)) as pool:
-        futures = {pool.submit(run_trial, t, s, args.bits, args.device): (t, s) for t, s in jobs}
+        futures = {pool.submit(run_trial, t, s, args.bits, args.device, args.from_preset): (t, s) for t, s in jobs}
         for f in cf.as_completed(futures):
             try:
                 row = f.result()
