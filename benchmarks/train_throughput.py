@@ -40,6 +40,14 @@ from hashnet_lite.train import resolve_device, train
 SHAPES = {"alexnet": (3, 224, 224), "resnet50": (3, 224, 224), "vgg16": (3, 224, 224), "resnet18": (3, 224, 224),
           "cnn": (1, 28, 28)}
 PRECISIONS = ("fp32", "fp16", "bf16")
+JSON_OUT: list = []  # [path, device name] once --json is given: every row is appended as it is measured
+
+
+def record(row: dict) -> dict:
+    if JSON_OUT:
+        with open(JSON_OUT[0], "a") as f:
+            f.write(json.dumps({**row, "device": JSON_OUT[1], "torch": torch.__version__}) + "\n")
+    return row
 
 
 def fake_images(n: int, shape: tuple, num_classes: int = 100, seed: int = 0) -> ArrayDataset:
@@ -102,7 +110,7 @@ def _row(backbone, batch, precision, compiled, r, fp32, path="on device") -> dic
     print(f"{backbone:<9} {batch:>5} {precision:<5} {'yes' if compiled else 'no':<7} {path:<16} "
           f"{row['images_per_s']:>10.1f} {row['x_fp32']:>7.2f} "
           f"{'' if row['compile_s'] is None else row['compile_s']:>9}", flush=True)
-    return row
+    return record(row)
 
 
 def preset_run(device, bits: int = 32, precision: str = "bf16") -> dict:
@@ -125,7 +133,7 @@ def preset_run(device, bits: int = 32, precision: str = "bf16") -> dict:
            "train_s": round(train_s, 1), "encode_s": round(encode_s, 1),
            "total_s": round(time.perf_counter() - t0, 1), "map": round(float(m), 4), "steps": config.iters}
     print(json.dumps(row), flush=True)
-    return row
+    return record(row)
 
 
 def jpeg_rows(n: int, device, workers: int) -> list[dict]:
@@ -169,6 +177,7 @@ def jpeg_rows(n: int, device, workers: int) -> list[dict]:
             rows.append({"jpeg": "torchvision.io.decode_jpeg on the GPU", "images_per_s": round(n / (time.perf_counter() - t), 1)})
     for r in rows:
         print(json.dumps(r), flush=True)
+        record(r)
     return rows
 
 
@@ -187,6 +196,7 @@ def main(argv=None) -> None:
     p.add_argument("--preset-run", action="store_true", help="also time the 32-bit fashion-mnist preset run")
     p.add_argument("--jpeg", type=int, default=0, metavar="N", help="also time decoding N JPEGs (0: skip)")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers for --jpeg")
+    p.add_argument("--skip-matrix", action="store_true", help="only the --preset-run and --jpeg parts")
     p.add_argument("--quick", action="store_true", help="CPU-sized: batch 8 and 64, 64x64, 3 timed steps")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON lines")
     args = p.parse_args(argv)
@@ -198,15 +208,14 @@ def main(argv=None) -> None:
           f"TF32 matmul {torch.backends.cuda.matmul.allow_tf32}, cuDNN TF32 {torch.backends.cudnn.allow_tf32}")
     print(f"{'backbone':<9} {'batch':>5} {'prec':<5} {'compile':<7} {'data':<16} {'images/s':>10} {'x fp32':>7} "
           f"{'compile s':>9}")
-    rows = throughput_rows(args, device)
-    if args.preset_run:
-        rows.append(preset_run(device))
-    if args.jpeg:
-        rows += jpeg_rows(args.jpeg, device, args.workers)
     if args.json:
-        with open(args.json, "a") as f:
-            for r in rows:
-                f.write(json.dumps({**r, "device": name, "torch": torch.__version__}) + "\n")
+        JSON_OUT[:] = [args.json, name]
+    if not args.skip_matrix:
+        throughput_rows(args, device)
+    if args.preset_run:
+        preset_run(device)
+    if args.jpeg:
+        jpeg_rows(args.jpeg, device, args.workers)
 
 
 if __name__ == "__main__":
