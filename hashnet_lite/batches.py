@@ -9,8 +9,9 @@ Two paths give the same batches, step for step:
   host work, no copy, no sync per step. Used whenever the training part takes at most a
   quarter of the GPU's free memory, and on the CPU.
 - **Through a DataLoader** (``loader_batches``): everything else (image list files, arrays
-  too large for the GPU), with ``num_workers`` workers, pinned memory and non-blocking
-  copies on CUDA.
+  too large for the GPU), with ``num_workers`` workers (on CUDA, up to 8 when it is 0),
+  pinned memory and non-blocking copies on CUDA. In workers, each batch seeds its
+  augmentation with its step's seed, so a resume is exact there too.
 
 Both follow one batch order: epoch e is ``torch.randperm(n)`` from a generator seeded with
 (seed, e), cut into full batches (the last incomplete one is dropped); each DDP rank takes
@@ -19,6 +20,8 @@ device, which the loop seeds with (seed, step) just before the batch is drawn, s
 resumed run continues exactly.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
@@ -116,31 +119,73 @@ def device_batches(held: DeviceData, step: int, seed: int, batch_size: int):
             step += 1
 
 
+class SeededBatches(Dataset):
+    """``dataset`` served a batch at a time, with torch's global generator seeded for the
+    batch's step first: the batch sampler hands over ``(seed, index)`` pairs, so a batch
+    is augmented the same in a worker process as in the main one, and a resumed run gets
+    the same augmentation whatever worker each batch lands on."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitems__(self, pairs):
+        torch.manual_seed(pairs[0][0])
+        indices = [i for _, i in pairs]
+        if hasattr(self.dataset, "__getitems__"):
+            return self.dataset.__getitems__(indices)
+        return [self.dataset[i] for i in indices]
+
+    def __getitem__(self, pair):
+        return self.__getitems__([pair])[0]
+
+
 def loader_batches(dataset: Dataset, step: int, seed: int, batch_size: int, device: torch.device,
-                   num_workers: int = 0):
+                   num_workers: int = 0, step_seed=None):
     """Yields (step, x, y) forever through a DataLoader, starting at ``step``; each rank gets
-    its shard of every batch. Pinned memory and non-blocking copies on CUDA."""
+    its shard of every batch. Pinned memory and non-blocking copies on CUDA.
+
+    ``step_seed(step)`` (the loop's seed for a step's augmentation) seeds each batch where it
+    is made, in a worker or in this process (``SeededBatches``); without it batches draw from
+    this process's generator as they come."""
     rank, size = distributed.world()
     n = len(dataset)
     steps_per_epoch = max(1, n // batch_size)
-    loader_kw = dict(num_workers=num_workers, pin_memory=device.type == "cuda")
+    loader_kw = dict(num_workers=num_workers, pin_memory=device.type == "cuda",
+                     persistent_workers=False)
+    source = dataset if step_seed is None else SeededBatches(dataset)
     while True:
         epoch, offset = divmod(step, steps_per_epoch)
         batches = [b[rank::size] for b in epoch_batches(n, batch_size, seed, epoch)[offset:]]
+        if step_seed is not None:
+            batches = [[(step_seed(step + k), i) for i in b] for k, b in enumerate(batches)]
         # A private generator: a DataLoader otherwise draws from the global RNG when iterated.
-        loader = DataLoader(dataset, batch_sampler=batches, generator=torch.Generator().manual_seed(epoch),
+        loader = DataLoader(source, batch_sampler=batches, generator=torch.Generator().manual_seed(epoch),
                             **loader_kw)
         for x, y in loader:
             yield step, x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             step += 1
 
 
+def loader_workers(config, device: torch.device) -> int:
+    """``config.num_workers``, or on CUDA when it is 0 up to 8 workers (one per core): a GPU
+    step is over long before one process has decoded a batch of JPEGs."""
+    if config.num_workers or device.type != "cuda":
+        return config.num_workers
+    return min(8, os.cpu_count() or 1)
+
+
 def training_batches(dataset: Dataset, step: int, config, batch_size: int, device: torch.device,
-                     on_device: bool | None = None):
+                     on_device: bool | None = None, step_seed=None):
     """The batches of a run from ``step`` on: on the device when ``use_device_data`` says so
-    (or ``on_device`` forces a path), else through a DataLoader."""
+    (or ``on_device`` forces a path), else through a DataLoader whose workers seed each
+    batch with ``step_seed(step)`` (the seed the loop gives the step)."""
     if on_device is None:
         on_device = use_device_data(dataset, device)
     if on_device:
         return device_batches(DeviceData(dataset, device), step, config.seed, batch_size)
-    return loader_batches(dataset, step, config.seed, batch_size, device, config.num_workers)
+    workers = loader_workers(config, device)
+    return loader_batches(dataset, step, config.seed, batch_size, device, workers,
+                          step_seed=step_seed if workers else None)

@@ -75,8 +75,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # 'auto' -> cuda when available, else cpu
     amp: bool = True  # mixed precision; only ever used on CUDA
-    # The low-precision type under amp: bf16 (no loss scaling needed) or fp16 (with the
-    # GradScaler). bf16 by default: chosen by benchmarks/train_throughput.py on an H200.
+    # The low-precision type under amp: bf16 or fp16 (with the GradScaler). bf16 by default:
+    # it needs no loss scaling, and the GradScaler's inf check reads the GPU at every step
+    # (a host sync the loop otherwise avoids). Not yet timed on a GPU: benchmarks/README.md.
     precision: str = "bf16"
     # torch.compile the backbone (CUDA and CPU; pays on a GPU for the big backbones, costs a
     # compile of tens of seconds first; benchmarks/README.md).

@@ -171,15 +171,18 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     every = config.checkpoint_interval
     last_save = time.perf_counter()
 
-    def seed_step(step):  # augmentation and dropout of ``step``: a function of (seed, step, rank)
-        torch.manual_seed(seed_for(config.seed + 7919, step * world_size + rank))
+    def step_seed(step):  # augmentation and dropout of ``step``: a function of (seed, step, rank)
+        return seed_for(config.seed + 7919, step * world_size + rank)
+
+    def seed_step(step):
+        torch.manual_seed(step_seed(step))
 
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         net.train()
         seed_step(start)  # before the first batch is drawn (and augmented)
-        batches = training_batches(dataset, start, config, batch_size, device, on_device=on_device) \
-            if start < config.iters else ()
+        batches = training_batches(dataset, start, config, batch_size, device, on_device=on_device,
+                                   step_seed=step_seed) if start < config.iters else ()
         for step, x, y in batches:
             if channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -179,3 +179,31 @@ def test_compiled_backbone_trains_like_eager_and_is_eager_afterwards(toy_data):
     for (k, a), b in zip(compiled.state_dict().items(), eager.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-4), k
     assert compiled.backbone._compiled_call_impl is None
+
+
+def test_worker_processes_augment_each_batch_as_the_main_process_does():
+    data = images(augment=functools.partial(random_crop_flip, padding=2))
+    seeds = lambda step: 1000 + step  # noqa: E731
+    main = _draw(B.loader_batches(data, 3, seed=5, batch_size=16, device=torch.device("cpu"), step_seed=seeds), 0, 6)
+    workers = _draw(B.loader_batches(data, 3, seed=5, batch_size=16, device=torch.device("cpu"), num_workers=2,
+                                     step_seed=seeds), 0, 6)
+    for (sa, xa, ya), (sb, xb, yb) in zip(main, workers):
+        assert sa == sb and torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_resume_through_loader_workers_is_exact(tmp_path):
+    data = images(augment=functools.partial(random_crop_flip, padding=2))
+    config = dataclasses.replace(CONFIG, num_workers=2)
+    full, full_history = _train(data, config, on_device=False)
+    path = tmp_path / "ck.pt"
+    _train(data, dataclasses.replace(config, iters=12), on_device=False, checkpoint=path)
+    resumed = build_model(dataclasses.replace(config, seed=99), (1, 12, 12))
+    history = train(resumed, data, config, progress=False, on_device=False, checkpoint=path, resume=True)
+    assert_same_state(full, resumed)
+    assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
+
+
+def test_loader_workers_default_to_several_on_cuda_only():
+    assert B.loader_workers(CONFIG, torch.device("cpu")) == 0
+    assert B.loader_workers(dataclasses.replace(CONFIG, num_workers=3), torch.device("cpu")) == 3
+    assert B.loader_workers(CONFIG, torch.device("cuda")) >= 1
