@@ -72,14 +72,17 @@ def quantization_error(h: torch.Tensor) -> float:
 
 def training_dataset(dataset: Dataset, config: TrainConfig) -> Dataset:
     """``dataset`` with the augmentation ``config.augment`` asks for: True keeps the data
-    set's own, False removes it, 'crop' / 'crop-flip' sets that one (array images only)."""
+    set's own, False removes it, 'crop' / 'crop-flip' sets that one (images in arrays, or
+    image files through their own random crop)."""
     if config.augment is True:
         return dataset
     if config.augment is False:
         return dataset.without_augmentation() if hasattr(dataset, "without_augmentation") else dataset
+    if hasattr(dataset, "with_named_augmentation"):  # image files: their own crop, with or without flip
+        return dataset.with_named_augmentation(config.augment)
     if not hasattr(dataset, "with_augmentation"):
-        raise ValueError(f"augment={config.augment!r} needs images held in arrays (fashion-mnist, cifar10, "
-                         f"npz:); {type(dataset).__name__} has its own transforms: use augment=True or False")
+        raise ValueError(f"augment={config.augment!r} needs images (fashion-mnist, cifar10, npz:, list:); "
+                         f"{type(dataset).__name__} cannot be cropped: use augment=True or False")
     from .data.augment import augmentation
 
     return dataset.with_augmentation(augmentation(config.augment, tuple(dataset.x.shape[1:])))

@@ -155,7 +155,7 @@ def test_a_training_step_reads_nothing_back_unless_logged(monkeypatch):
 
 def test_augment_names_need_array_images(toy_data):
     config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=2, device="cpu", augment="crop")
-    with pytest.raises(ValueError, match="augment='crop'"):
+    with pytest.raises(ValueError, match="augment=.crop. needs images"):
         train(build_model(config, toy_data.input_shape), toy_data, config, progress=False)
 
 

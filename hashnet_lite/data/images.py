@@ -243,23 +243,24 @@ def read_list_file(list_file: Path, root: Path) -> tuple[list[Path], np.ndarray]
     return paths, np.asarray(rows, dtype=np.uint8)
 
 
-def image_transform(train: bool, resize: int = 256, crop: int = 224):
+def image_transform(train: bool, resize: int = 256, crop: int = 224, flip: bool = True):
     """The field's transforms: resize to resize x resize, then a random crop + horizontal
-    flip (training) or the centre crop (test); tensors in [0, 1], not normalised."""
+    flip (training; ``flip=False``: the crop alone) or the centre crop (test); tensors in
+    [0, 1], not normalised."""
     T = _torchvision().transforms
     if train:
         return T.Compose([T.Resize((resize, resize)), T.RandomCrop(crop),
-                          T.RandomHorizontalFlip(), T.ToTensor()])
+                          *([T.RandomHorizontalFlip()] if flip else []), T.ToTensor()])
     return T.Compose([T.Resize((resize, resize)), T.CenterCrop(crop), T.ToTensor()])
 
 
 class ImageListDataset(Dataset):
     """Images read with PIL (converted to RGB) from a list of paths, with (N, C) 0/1 labels."""
 
-    def __init__(self, paths, labels, *, train: bool, resize: int = 256, crop: int = 224):
+    def __init__(self, paths, labels, *, train: bool, resize: int = 256, crop: int = 224, flip: bool = True):
         self.paths, self.labels = list(paths), torch.as_tensor(np.asarray(labels, dtype=np.uint8))
         self.train, self.resize, self.crop = train, resize, crop
-        self.transform = image_transform(train, resize, crop)
+        self.transform = image_transform(train, resize, crop, flip)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -275,6 +276,12 @@ class ImageListDataset(Dataset):
         """The same images under the test-time transform (centre crop, no flip)."""
         return self if not self.train else ImageListDataset(
             self.paths, self.labels, train=False, resize=self.resize, crop=self.crop)
+
+    def with_named_augmentation(self, name: str) -> "ImageListDataset":
+        """The same images with the training transform ``name``: 'crop' (random crop) or
+        'crop-flip' (random crop + flip, this data set's own)."""
+        return ImageListDataset(self.paths, self.labels, train=True, resize=self.resize, crop=self.crop,
+                                flip=name == "crop-flip")
 
     def features(self) -> np.ndarray:
         """(N, 3 * crop * crop) float32 under the test-time transform."""

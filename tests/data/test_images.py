@@ -329,3 +329,17 @@ def test_list_file_errors(tmp_path):
         load_data(f"list:{root}")
     with pytest.raises(FileNotFoundError, match="does not exist; it should hold train.txt"):
         load_data(f"list:{tmp_path / 'nowhere'}")
+
+
+def test_list_files_take_a_named_augmentation(tmp_path):
+    from hashnet_lite.config import TrainConfig
+    from hashnet_lite.train import training_dataset
+
+    d = load_data(f"list:{write_list_data(tmp_path / 'lists')}")
+    crop = training_dataset(d.train, TrainConfig(augment="crop"))
+    flips = [t for t in crop.transform.transforms if "Flip" in type(t).__name__]
+    assert crop.train and not flips  # a random crop, never a mirror
+    both = training_dataset(d.train, TrainConfig(augment="crop-flip"))
+    assert any("Flip" in type(t).__name__ for t in both.transform.transforms)
+    assert training_dataset(d.train, TrainConfig(augment=True)) is d.train
+    assert not training_dataset(d.train, TrainConfig(augment=False)).train
