@@ -90,10 +90,11 @@ def throughput_rows(args, device) -> list[dict]:
                 r = measure(backbone, data, cfg, warmup=args.warmup, steps=args.steps)
                 eager[precision] = r
                 rows.append(_row(backbone, batch, precision, False, r, eager["fp32"]))
-            if args.host_row and device.type == "cuda":
-                cfg = dataclasses.replace(base, **precision_fields("bf16"))
+            if args.host_row:  # the same step fed through the DataLoader path
+                cfg = dataclasses.replace(base, **precision_fields("bf16" if device.type == "cuda" else "fp32"))
                 r = measure(backbone, data, cfg, warmup=args.warmup, steps=args.steps, on_device=False)
-                rows.append(_row(backbone, batch, "bf16", False, r, eager["fp32"], path="host DataLoader"))
+                rows.append(_row(backbone, batch, cfg.precision if cfg.amp else "fp32", False, r, eager["fp32"],
+                                 path="host DataLoader"))
             if args.compile and batch == max(args.batch_sizes):
                 for precision in [p for p in precisions if p in args.compile_precisions]:
                     cfg = dataclasses.replace(base, compile=True, **precision_fields(precision))
