@@ -133,12 +133,12 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         raise ValueError(f"batch_size={batch_size} is not divisible by the world size {world_size}")
     steps_per_epoch = max(1, len(dataset) // batch_size)
 
-    # channels_last for conv backbones: the layout cuDNN's tensor-core convolutions want, and
-    # on the CPU oneDNN's faster kernels (the fashion-mnist CNN's step: 43 -> 27 ms on 2
-    # cores, benchmarks/README.md). It changes the last bits of a CPU run against the
-    # contiguous layout, as another thread count does; the same machine and threads still
-    # give the same numbers bit for bit.
-    channels_last = is_convolutional(model)
+    # channels_last for conv backbones on CUDA: the layout cuDNN's tensor-core convolutions
+    # want. Not on the CPU, although oneDNN's kernels are faster there too (the fashion-mnist
+    # CNN's step: 43 -> 27 ms on 2 cores, benchmarks/README.md): it changes the last bits of
+    # every CPU run, and the numbers the README, results/ and the lessons quote reproduce bit
+    # for bit on the same machine only in the layout they were made in.
+    channels_last = device.type == "cuda" and is_convolutional(model)
     model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     optimizer = make_optimizer(model, config)
     low = autocast_dtype(config, device)
