@@ -58,10 +58,8 @@ def held_in_arrays(dataset: Dataset) -> bool:
 
 def training_bytes(dataset: Dataset) -> int:
     """Bytes of the training part's inputs and float32 labels once held on a device."""
-    n = len(dataset)
-    row = int(np.prod(dataset.x.shape[1:])) * dataset.x.dtype.itemsize if dataset.x.dtype == np.uint8 \
-        else int(np.prod(dataset.x.shape[1:])) * 4
-    return n * (row + dataset.y.shape[1] * 4)
+    held_itemsize = 1 if dataset.x.dtype == np.uint8 else 4  # DeviceData keeps uint8, else float32
+    return len(dataset) * (int(np.prod(dataset.x.shape[1:])) * held_itemsize + dataset.y.shape[1] * 4)
 
 
 def use_device_data(dataset: Dataset, device: torch.device) -> bool:
@@ -89,7 +87,6 @@ class DeviceData:
         self.y = torch.from_numpy(np.asarray(y, dtype=np.float32)).to(device)
         self.unit = torch.from_numpy(UINT8_TO_UNIT).to(device) if x.dtype == np.uint8 else None
         self.augment = dataset.augment
-        self.device = torch.device(device)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -112,7 +109,7 @@ def device_batches(held: DeviceData, step: int, seed: int, batch_size: int):
     steps_per_epoch = max(1, n // batch_size)
     while True:
         epoch, offset = divmod(step, steps_per_epoch)
-        order = epoch_order(n, seed, epoch).to(held.device, non_blocking=True)
+        order = epoch_order(n, seed, epoch).to(held.x.device, non_blocking=True)
         for i in range(offset, steps_per_epoch):
             x, y = held.batch(order[i * batch_size:(i + 1) * batch_size][rank::size])
             yield step, x, y

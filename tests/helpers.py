@@ -7,6 +7,7 @@ in processes that the tests spawn).
 - ``write_npz``: the arrays that ``npz:`` reads, written to a file;
 - ``free_port``: a TCP port nobody listens on;
 - ``image_data``: a tiny split of random 4x4 grey pictures;
+- ``array_images``: an ``ArrayDataset`` of random 12x12 uint8 (or float) grey images;
 - ``small_config``: the lessons' tiny mlp run (8 bits, 30 steps);
 - ``TINY``, ``tiny_model``, ``train_tiny``: a training run of a few steps on 16-d features;
   ``assert_same_state`` and ``no_seconds`` compare two runs.
@@ -169,3 +170,16 @@ def sliders(box) -> dict:
         if isinstance(w, (ipywidgets.widgets.widget_int._Int, ipywidgets.widgets.widget_float._Float)):
             found[w.description] = w
     return found
+
+
+def array_images(n=80, c=4, uint8=True, seed=0, augment=None, index=None):
+    """An ``ArrayDataset`` of ``n`` random 1x12x12 images (uint8, or float32 when ``uint8`` is
+    False) with one of ``c`` classes each: what the training loop holds on the device."""
+    from hashnet_lite.data.container import ArrayDataset
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 1, 12, 12), dtype=np.uint8)
+    if not uint8:
+        x = x.astype(np.float32) / 7.0
+    y = np.eye(c, dtype=np.uint8)[rng.integers(0, c, n)]
+    return ArrayDataset(torch.from_numpy(x), torch.from_numpy(y), index=index, augment=augment)

@@ -10,27 +10,18 @@ import functools
 import numpy as np
 import pytest
 import torch
+from helpers import array_images as images
 from helpers import assert_same_state
 
 from hashnet_lite import batches as B
 from hashnet_lite.checkpoint import load_checkpoint_state
 from hashnet_lite.config import TrainConfig
 from hashnet_lite.data.augment import augmentation, crop_padding, crop_torch, random_crop_flip
-from hashnet_lite.data.container import ArrayDataset
 from hashnet_lite.model import build_model
 from hashnet_lite.train import train
 
 CONFIG = TrainConfig(bits=8, backbone="cnn", width=4, hidden=16, batch_size=16, iters=24, lr=0.01, log_every=4,
                      step_size=4, gamma=0.1, device="cpu", seed=3)
-
-
-def images(n=80, c=4, uint8=True, seed=0, augment=None, index=None):
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, (n, 1, 12, 12), dtype=np.uint8)
-    if not uint8:
-        x = x.astype(np.float32) / 7.0
-    y = np.eye(c, dtype=np.uint8)[rng.integers(0, c, n)]
-    return ArrayDataset(torch.from_numpy(x), torch.from_numpy(y), index=index, augment=augment)
 
 
 def _draw(generator, seed, steps):

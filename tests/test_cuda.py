@@ -96,16 +96,14 @@ def test_amp_resume_on_cuda_matches_uninterrupted(toy_data, tmp_path):
 
 # ------------------------------------------------------------------ the device data path
 
-def _images(n=96, seed=0, augment=True):
+def _images(n=96, augment=True):
     import functools
 
-    from hashnet_lite.data.augment import random_crop_flip
-    from hashnet_lite.data.container import ArrayDataset
+    from helpers import array_images
 
-    rng = np.random.default_rng(seed)
-    x = torch.from_numpy(rng.integers(0, 256, (n, 1, 12, 12), dtype=np.uint8))
-    y = torch.from_numpy(np.eye(4, dtype=np.uint8)[rng.integers(0, 4, n)])
-    return ArrayDataset(x, y, augment=functools.partial(random_crop_flip, padding=2) if augment else None)
+    from hashnet_lite.data.augment import random_crop_flip
+
+    return array_images(n=n, augment=functools.partial(random_crop_flip, padding=2) if augment else None)
 
 
 IMAGES = dataclasses.replace(CONFIG, backbone="cnn", width=4, hidden=16, batch_size=16, iters=24, log_every=4,
