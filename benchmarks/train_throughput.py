@@ -46,7 +46,8 @@ JSON_OUT: list = []  # [path, device name] once --json is given: every row is ap
 def record(row: dict) -> dict:
     if JSON_OUT:
         with open(JSON_OUT[0], "a") as f:
-            f.write(json.dumps({**row, "device": JSON_OUT[1], "torch": torch.__version__}) + "\n")
+            f.write(json.dumps({**row, "device": JSON_OUT[1], "torch": torch.__version__,
+                                "cudnn_benchmark": torch.backends.cudnn.benchmark}) + "\n")
     return row
 
 
@@ -122,7 +123,7 @@ def preset_run(device, bits: int = 32, precision: str = "bf16") -> dict:
     data = load_data("fashion-mnist")
     config, topk = preset_for(data, bits=bits, device=str(device), **precision_fields(precision))
     t0 = time.perf_counter()
-    model, history = fit(data, config, progress=False)
+    model, _ = fit(data, config, progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize()
     train_s = time.perf_counter() - t0
@@ -144,6 +145,7 @@ def jpeg_rows(n: int, device, workers: int) -> list[dict]:
     from pathlib import Path
 
     import torchvision
+    import torchvision.transforms.v2.functional as TF  # v2 is a submodule: not loaded by `import torchvision`
     from PIL import Image
 
     from hashnet_lite.data.images import ImageListDataset
@@ -171,8 +173,7 @@ def jpeg_rows(n: int, device, workers: int) -> list[dict]:
             t = time.perf_counter()
             for i in range(0, n, 64):
                 imgs = torchvision.io.decode_jpeg(datas[i:i + 64], device=device)
-                batch = torch.stack([torchvision.transforms.v2.functional.center_crop(
-                    torchvision.transforms.v2.functional.resize(im, 256, antialias=True), 224) for im in imgs])
+                batch = torch.stack([TF.center_crop(TF.resize(im, 256, antialias=True), 224) for im in imgs])
                 batch = batch.float().div_(255)
             torch.cuda.synchronize()
             rows.append({"jpeg": "torchvision.io.decode_jpeg on the GPU", "images_per_s": round(n / (time.perf_counter() - t), 1)})
@@ -180,6 +181,36 @@ def jpeg_rows(n: int, device, workers: int) -> list[dict]:
         print(json.dumps(r), flush=True)
         record(r)
     return rows
+
+
+def profile_rows(backbone: str, batch: int, precision: str, device, steps: int = 10) -> dict:
+    """Where a step's time goes: torch.profiler over ``steps`` steps after a warm-up. The
+    share of the wall time the GPU spends in kernels says whether the step is bound by the
+    GPU (near 1) or by the host launching work (well below 1)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    data = fake_images(2 * batch, SHAPES[backbone])
+    config = TrainConfig(bits=64, backbone=backbone, batch_size=batch, device=str(device), width=16,
+                         checkpoint_every=10**9,
+                         augment=False, iters=steps, log_every=steps, **precision_fields(precision))
+    model = build_model(config, tuple(data.x.shape[1:]))
+    train(model, data, dataclasses.replace(config, iters=5, log_every=5), progress=False)  # cuDNN + allocator warm-up
+    cuda = device.type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda) as prof:
+        t = time.perf_counter()
+        train(model, data, config, progress=False)
+        if cuda:
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - t
+    events = prof.key_averages()
+    print(events.table(sort_by="self_device_time_total", row_limit=15), flush=True)
+    # Kernels only (the table's "Self CUDA time total"): an operator's own row repeats its kernels' time.
+    kernel_s = sum(e.self_device_time_total for e in events
+                   if e.device_type == torch.autograd.DeviceType.CUDA and not e.is_user_annotation) / 1e6
+    row = {"profile": f"{backbone} batch {batch} {precision}", "wall_s": round(wall, 3),
+           "gpu_kernel_s": round(kernel_s, 3), "gpu_busy": round(kernel_s / wall, 2)}
+    print(json.dumps(row), flush=True)
+    return record(row)
 
 
 def main(argv=None) -> None:
@@ -199,14 +230,22 @@ def main(argv=None) -> None:
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers for --jpeg")
     p.add_argument("--skip-matrix", action="store_true", help="only the --preset-run and --jpeg parts")
     p.add_argument("--quick", action="store_true", help="CPU-sized: batch 8 and 64, 64x64, 3 timed steps")
+    p.add_argument("--preset-precisions", nargs="+", default=["bf16"], choices=PRECISIONS,
+                   help="precisions of the --preset-run (each a whole run)")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="let cuDNN time its algorithms per shape (torch.backends.cudnn.benchmark)")
+    p.add_argument("--profile", nargs="+", default=[], metavar="BACKBONE",
+                   help="also profile 10 steps of each BACKBONE at the largest batch, in each --compile-precisions")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON lines")
     args = p.parse_args(argv)
     if args.quick:
         args.batch_sizes, args.size, args.steps, args.warmup = [8, 64], 64, 3, 2
     device = resolve_device(args.device)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# {name}; torch {torch.__version__}; {args.steps} timed steps after {args.warmup}; "
-          f"TF32 matmul {torch.backends.cuda.matmul.allow_tf32}, cuDNN TF32 {torch.backends.cudnn.allow_tf32}")
+          f"TF32 matmul {torch.backends.cuda.matmul.allow_tf32}, cuDNN TF32 {torch.backends.cudnn.allow_tf32}, "
+          f"cuDNN benchmark {torch.backends.cudnn.benchmark}")
     print(f"{'backbone':<9} {'batch':>5} {'prec':<5} {'compile':<7} {'data':<16} {'images/s':>10} {'x fp32':>7} "
           f"{'compile s':>9}")
     if args.json:
@@ -214,7 +253,11 @@ def main(argv=None) -> None:
     if not args.skip_matrix:
         throughput_rows(args, device)
     if args.preset_run:
-        preset_run(device)
+        for precision in args.preset_precisions:
+            preset_run(device, precision=precision)
+    for backbone in args.profile:
+        for precision in args.compile_precisions:
+            profile_rows(backbone, max(args.batch_sizes), precision, device)
     if args.jpeg:
         jpeg_rows(args.jpeg, device, args.workers)
 

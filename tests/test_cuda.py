@@ -82,13 +82,14 @@ def test_cuda_encoding_equals_cpu_encoding(toy_data):
     assert np.allclose(gpu_soft, cpu_soft, atol=1e-4)
 
 
-def test_amp_resume_on_cuda_matches_uninterrupted(toy_data, tmp_path):
-    full, full_history = _run(toy_data, CONFIG)
+def test_fp16_resume_on_cuda_matches_uninterrupted(toy_data, tmp_path):
+    config = dataclasses.replace(CONFIG, precision="fp16")  # the one precision with a GradScaler
+    full, full_history = _run(toy_data, config)
     path = tmp_path / "ck.pt"
-    _run(toy_data, dataclasses.replace(CONFIG, iters=20), checkpoint=path)
-    assert load_checkpoint_state(path)["scaler"]  # the GradScaler state is saved under amp
-    resumed = build_model(dataclasses.replace(CONFIG, seed=123), toy_data.input_shape)  # other weights: replaced
-    history = train(resumed, toy_data, CONFIG, progress=False, checkpoint=path, resume=True)
+    _run(toy_data, dataclasses.replace(config, iters=20), checkpoint=path)
+    assert load_checkpoint_state(path)["scaler"]  # the GradScaler state is saved under fp16
+    resumed = build_model(dataclasses.replace(config, seed=123), toy_data.input_shape)  # other weights: replaced
+    history = train(resumed, toy_data, config, progress=False, checkpoint=path, resume=True)
     for (k, va), vb in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(va, vb, rtol=1e-4, atol=1e-5), k
     assert [r["step"] for r in history] == [r["step"] for r in full_history]
@@ -170,12 +171,18 @@ def test_bf16_steps_do_not_sync_with_the_host():
     assert len(syncs) <= 12, [str(w.message)[:120] for w in syncs[:5]]
 
 
-def test_channels_last_and_compile_train_and_encode_like_the_cpu():
+def test_channels_last_and_compile_train_like_eager_and_encode_like_the_cpu():
+    """In fp32 (TF32 off) a compiled channels_last CNN ends close to the eager one: Inductor's
+    fused kernels round differently, nothing else may differ."""
     data = _images(augment=False)
-    config = dataclasses.replace(IMAGES, compile=True, dropout=0.0)
+    config = dataclasses.replace(IMAGES, compile=True, dropout=0.0, amp=False)
     model = build_model(config, (1, 12, 12))
-    history = train(model, data, config, progress=False)
-    assert history[-1]["loss"] < history[0]["loss"]
+    train(model, data, config, progress=False)
+    eager = build_model(config, (1, 12, 12))
+    train(eager, data, dataclasses.replace(config, compile=False), progress=False)
+    assert model.state_dict().keys() == eager.state_dict().keys()
+    for (k, a), b in zip(model.state_dict().items(), eager.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), k
     assert model.backbone._compiled_call_impl is None  # eager again after training
     gpu = encode(model, data, device="cuda")
     cpu = encode(model, data, device="cpu")
