@@ -20,10 +20,10 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from . import distributed
-from .batches import seed_for, training_batches
+from .batches import inference_batches, seed_for, training_batches
 from .checkpoint import check_resumable, load_checkpoint_state, load_model, save_checkpoint  # noqa: F401 (load_model: re-exported)
 from .config import TrainConfig
 from .continuation import beta_at
@@ -288,19 +288,18 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
     device = resolve_device(device)
     model = model.to(device).eval()
     expected = getattr(model, "input_shape", None)  # set by fit() and load_model()
-    # A private generator: iterating a DataLoader draws a seed from the global RNG otherwise.
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda",
-                        generator=torch.Generator())
+    batches = inference_batches(dataset, batch_size, device)  # image lists: decoded on a GPU
     if progress:
         from tqdm.auto import tqdm
 
-        loader = tqdm(loader, desc="encode", unit="batch", dynamic_ncols=True)
+        batches = tqdm(batches, desc="encode", unit="batch", dynamic_ncols=True,
+                       total=-(-len(dataset) // batch_size))
     out = []
-    for x, _ in loader:
+    for x in batches:
         if not out and expected is not None and tuple(x.shape[1:]) != tuple(expected):
             raise ValueError(f"dataset items have shape {tuple(x.shape[1:])} but the model was built for "
                              f"inputs of shape {tuple(expected)}: encode the kind of data it was trained on")
-        z = model.project(x.to(device, non_blocking=True)).float()
+        z = model.project(x).float()
         out.append((torch.tanh(beta * z) if continuous else binarize(z)).cpu())
     if not out:
         return np.zeros((0, model.bits), np.float32 if continuous else np.int8)

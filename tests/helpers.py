@@ -183,3 +183,21 @@ def array_images(n=80, c=4, uint8=True, seed=0, augment=None, index=None):
         x = x.astype(np.float32) / 7.0
     y = np.eye(c, dtype=np.uint8)[rng.integers(0, c, n)]
     return ArrayDataset(torch.from_numpy(x), torch.from_numpy(y), index=index, augment=augment)
+
+
+def photo_list(tmp_path, n=8, resize=40, crop=32, train=True, flip=True):
+    """An image list of ``n`` smooth photo-like JPEGs of different sizes written to ``tmp_path``
+    (each downscaled to resize x resize), labels of 2 classes."""
+    from PIL import Image
+
+    from hashnet_lite.data.images import ImageListDataset
+
+    rng = np.random.default_rng(0)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        paths.append(tmp_path / f"{i}.jpg")
+        Image.fromarray(small).resize((120 - 7 * i, 90), Image.BILINEAR).save(paths[-1], quality=90)
+    labels = np.eye(2, dtype=np.uint8)[np.arange(n) % 2]
+    return ImageListDataset(paths, labels, train=train, resize=resize, crop=crop, flip=flip)

@@ -187,3 +187,26 @@ def test_channels_last_and_compile_train_like_eager_and_encode_like_the_cpu():
     gpu = encode(model, data, device="cuda")
     cpu = encode(model, data, device="cpu")
     assert (gpu != cpu).mean() < 0.01
+
+
+def test_jpeg_lists_decode_on_the_gpu_like_on_the_cpu_and_train(tmp_path):
+    """nvJPEG and libjpeg-turbo round their inverse DCTs differently: a few grey levels at
+    most. Training on a list of JPEGs takes the GPU decoder (data/jpeg.py) by default."""
+    from helpers import photo_list
+
+    from hashnet_lite.batches import inference_batches
+    from hashnet_lite.data.jpeg import EncodedImages, collate_encoded, decode_batch
+
+    data = photo_list(tmp_path, n=8, train=False)
+    gpu = torch.cat(list(inference_batches(data, 4, torch.device("cuda")))).cpu()
+    cpu = torch.cat(list(inference_batches(data, 4, torch.device("cpu"), decode_on_device=True)))
+    diff = (gpu - cpu).abs() * 255
+    assert diff.max() <= 8 and diff.mean() < 1, (diff.max().item(), diff.mean().item())
+    files, _ = collate_encoded([EncodedImages(data)[i] for i in range(4)])
+    torch.manual_seed(0)
+    x = decode_batch(files, torch.device("cuda"), resize=40, crop=32, train=True, flip=True)
+    assert x.device.type == "cuda" and x.shape == (4, 3, 32, 32)
+    config = dataclasses.replace(IMAGES, bits=8, batch_size=4, iters=6, log_every=3, checkpoint_every=None)
+    model = build_model(config, (3, 32, 32))
+    history = train(model, photo_list(tmp_path / "t", n=8), config, progress=False)
+    assert all(np.isfinite(r["loss"]) for r in history)

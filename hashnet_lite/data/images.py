@@ -259,7 +259,7 @@ class ImageListDataset(Dataset):
 
     def __init__(self, paths, labels, *, train: bool, resize: int = 256, crop: int = 224, flip: bool = True):
         self.paths, self.labels = list(paths), torch.as_tensor(np.asarray(labels, dtype=np.uint8))
-        self.train, self.resize, self.crop = train, resize, crop
+        self.train, self.resize, self.crop, self.flip = train, resize, crop, train and flip
         self.transform = image_transform(train, resize, crop, flip)
 
     def __len__(self) -> int:
