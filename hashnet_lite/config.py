@@ -76,11 +76,13 @@ class TrainConfig:
     device: str = "auto"  # 'auto' -> cuda when available, else cpu
     amp: bool = True  # mixed precision; only ever used on CUDA
     # The low-precision type under amp: bf16 or fp16 (with the GradScaler). bf16 by default:
-    # it needs no loss scaling, and the GradScaler's inf check reads the GPU at every step
-    # (a host sync the loop otherwise avoids). Not yet timed on a GPU: benchmarks/README.md.
+    # on an H200 it matched or beat fp16 at batch 64 (the GradScaler's inf check reads the
+    # GPU at every step) and compiled it was the fastest ResNet-50 at 256; eager fp16 was
+    # faster for ResNet-50 at 256 (benchmarks/README.md, "On a GPU").
     precision: str = "bf16"
-    # torch.compile the backbone (CUDA and CPU; pays on a GPU for the big backbones, costs a
-    # compile of tens of seconds first; benchmarks/README.md).
+    # torch.compile the backbone (CUDA and CPU). On an H200 at batch 256 it paid for ResNet-50
+    # (x1.44 over bf16, after 39 s of compiling) and AlexNet (x1.16, 19 s), not for the
+    # small CNN (x0.90); benchmarks/README.md.
     compile: bool = False
     num_workers: int = 0
     log_every: int = 50
