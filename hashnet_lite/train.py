@@ -134,11 +134,13 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     steps_per_epoch = max(1, len(dataset) // batch_size)
 
     # channels_last for conv backbones on CUDA: the layout cuDNN's tensor-core convolutions
-    # want. Not on the CPU, although oneDNN's kernels are faster there too (the fashion-mnist
-    # CNN's step: 43 -> 27 ms on 2 cores, benchmarks/README.md): it changes the last bits of
-    # every CPU run, and the numbers the README, results/ and the lessons quote reproduce bit
-    # for bit on the same machine only in the layout they were made in.
-    channels_last = device.type == "cuda" and is_convolutional(model)
+    # want. On the CPU only when asked (config.channels_last, the fashion-mnist preset does):
+    # oneDNN's kernels are faster there too (the fashion-mnist CNN's step: 43 -> 27 ms on 2
+    # cores, benchmarks/README.md), but it changes the last bits of a run, and the numbers the
+    # README, results/ and the lessons quote reproduce bit for bit only in the layout they
+    # were made in.
+    wanted = device.type == "cuda" if config.channels_last is None else config.channels_last
+    channels_last = wanted and is_convolutional(model)
     model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     optimizer = make_optimizer(model, config)
     low = autocast_dtype(config, device)

@@ -198,3 +198,26 @@ def test_loader_workers_default_to_several_on_cuda_only():
     assert B.loader_workers(CONFIG, torch.device("cpu")) == 0
     assert B.loader_workers(dataclasses.replace(CONFIG, num_workers=3), torch.device("cpu")) == 3
     assert B.loader_workers(CONFIG, torch.device("cuda")) >= 1
+
+
+def test_channels_last_on_the_cpu_only_when_asked():
+    """config.channels_last=True runs the CPU's conv backbones in channels_last (oneDNN's
+    faster kernels; the fashion-mnist preset asks for it): the same training up to rounding,
+    the weights contiguous again afterwards, and at its default the run key is unchanged."""
+    from hashnet_lite.config import LATE_FIELDS
+
+    data = images()
+    default, _ = _train(data, CONFIG)
+    seen = []
+    model = build_model(CONFIG, (1, 12, 12))
+    second = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][1]  # 4 channels in: a real test
+    second.register_forward_pre_hook(lambda m, args: seen.append(
+        args[0].is_contiguous(memory_format=torch.channels_last) and not args[0].is_contiguous()))
+    train(model, data, dataclasses.replace(CONFIG, channels_last=True), progress=False)
+    assert seen and all(seen)
+    for (k, a), b in zip(default.state_dict().items(), model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-4), k
+        assert b.is_contiguous(), k
+    assert "channels_last" in LATE_FIELDS and TrainConfig().channels_last is None
+    with pytest.raises(ValueError, match="channels_last"):
+        TrainConfig(channels_last="yes")
