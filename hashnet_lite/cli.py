@@ -146,6 +146,10 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the backbone: faster steps on a GPU for big backbones after a "
                         "compile of tens of seconds (default: off)")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                   help="memory layout of conv backbones: auto (the preset's: channels_last on a GPU, "
+                        "on the CPU for the fashion-mnist preset), on (also on the CPU: faster there, "
+                        "but other last bits than a contiguous run), off (default: auto)")
     p.add_argument("--num-workers", type=_positive_int("num-workers", 0), default=0, metavar="W",
                    help="DataLoader worker processes reading images (default: 0, in the main process)")
     p.add_argument("--root", default=None,
@@ -218,7 +222,8 @@ def _config_and_data(args):
                      batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
                      weighting=args.weighting, continuous_similarity=args.continuous_similarity,
                      device=args.device, num_workers=args.num_workers, compile=args.compile,
-                     augment={"auto": None, "none": False}.get(args.augment, args.augment))
+                     augment={"auto": None, "none": False}.get(args.augment, args.augment),
+                     channels_last={"auto": None, "on": True, "off": False}[args.channels_last])
     if args.precision is not None:
         overrides.update(amp=args.precision != "fp32", precision="bf16" if args.precision == "fp32" else args.precision)
     config, topk = preset_config(preset, **overrides)

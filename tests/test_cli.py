@@ -129,3 +129,23 @@ def test_demo_runs_and_beats_the_baselines(tmp_path, capsys):
     assert scores["HashNet"] > scores["ITQ"] > scores["LSH"]
     assert (tmp_path / "demo.png").stat().st_size > 0
     assert "HashNet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fields", [
+    ([], dict(channels_last=None, compile=False, amp=True, precision="bf16", augment=True)),
+    (["--channels-last", "on", "--compile", "--precision", "fp16", "--augment", "crop"],
+     dict(channels_last=True, compile=True, amp=True, precision="fp16", augment="crop")),
+    (["--channels-last", "off", "--precision", "fp32", "--augment", "none"],
+     dict(channels_last=False, amp=False, augment=False)),
+])
+def test_loop_options_reach_the_config(tmp_path, monkeypatch, argv, fields):
+    seen = []
+
+    def record(data, config, **kw):
+        seen.append(config)
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(experiments, "fit", record)
+    with pytest.raises(KeyboardInterrupt):
+        run(["train", "--data", "digits", "--bits", 8, "--out", tmp_path / "o", *argv])
+    assert {k: getattr(seen[0], k) for k in fields} == fields
