@@ -157,10 +157,10 @@ def loader_batches(dataset: Dataset, step: int, seed: int, batch_size: int, devi
     loader_kw = dict(num_workers=num_workers, pin_memory=device.type == "cuda",
                      persistent_workers=False)
     if decode_on_device:
-        from .data.jpeg import EncodedImages, collate_encoded, decode_batch
+        from .data.jpeg import EncodedImages, decode_batch, pack_files
 
         source, step_seed = EncodedImages(dataset), None  # no random draws in the workers
-        loader_kw.update(collate_fn=collate_encoded, pin_memory=False)  # a list of files: nothing to pin
+        loader_kw.update(collate_fn=pack_files, pin_memory=False)  # the files' bytes: nothing worth pinning
         shape = dict(resize=dataset.resize, crop=dataset.crop, train=dataset.train, flip=dataset.flip)
     else:
         source = dataset if step_seed is None else SeededBatches(dataset)
@@ -193,11 +193,12 @@ def training_batches(dataset: Dataset, step: int, config, batch_size: int, devic
     batch with ``step_seed(step)`` (the seed the loop gives the step). Image lists are
     decoded on the device on CUDA (``on_device=True`` forces it elsewhere), else by PIL in
     the workers."""
-    from .data.jpeg import is_image_list
+    from .data.jpeg import device_decodes_jpeg, is_image_list
 
     image_list = is_image_list(dataset)
     if on_device is None:
-        on_device = device.type == "cuda" if image_list else use_device_data(dataset, device)
+        on_device = (device.type == "cuda" and device_decodes_jpeg(device)) if image_list else \
+            use_device_data(dataset, device)
     if on_device and not image_list:
         return device_batches(DeviceData(dataset, device), step, config.seed, batch_size)
     workers = loader_workers(config, device)
@@ -205,23 +206,27 @@ def training_batches(dataset: Dataset, step: int, config, batch_size: int, devic
                           step_seed=step_seed if workers else None, decode_on_device=on_device)
 
 
-def inference_batches(dataset: Dataset, batch_size: int, device: torch.device, decode_on_device: bool | None = None):
+def inference_batches(dataset: Dataset, batch_size: int, device: torch.device, decode_on_device: bool | None = None,
+                      num_workers: int | None = None):
     """Yields the inputs of every item of ``dataset`` in order, ``batch_size`` at a time, on
     ``device`` (for ``train.encode``). Image lists are decoded on the device on CUDA
-    (``decode_on_device`` forces either way), with up to 8 workers reading the files."""
-    from .data.jpeg import EncodedImages, collate_encoded, decode_batch, is_image_list
+    (``decode_on_device`` forces either way), with ``num_workers`` processes reading the
+    files (None: up to 8 when decoding on the device, else 0)."""
+    from .data.jpeg import EncodedImages, decode_batch, device_decodes_jpeg, is_image_list, pack_files
 
     if decode_on_device is None:
-        decode_on_device = device.type == "cuda" and is_image_list(dataset)
+        decode_on_device = device.type == "cuda" and is_image_list(dataset) and device_decodes_jpeg(device)
+    if num_workers is None:
+        num_workers = min(8, os.cpu_count() or 1) if decode_on_device else 0
     generator = torch.Generator()  # iterating a DataLoader draws a seed from the global RNG otherwise
     if decode_on_device:
         loader = DataLoader(EncodedImages(dataset), batch_size=batch_size, shuffle=False, generator=generator,
-                            num_workers=min(8, os.cpu_count() or 1), collate_fn=collate_encoded)
+                            num_workers=num_workers, collate_fn=pack_files)
         for files, _ in loader:
             yield decode_batch(files, device, resize=dataset.resize, crop=dataset.crop, train=dataset.train,
                                flip=dataset.flip)
     else:
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda",
-                            generator=generator)
+                            generator=generator, num_workers=num_workers)
         for x, _ in loader:
             yield x.to(device, non_blocking=True)

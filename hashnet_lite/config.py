@@ -115,7 +115,7 @@ class TrainConfig:
                f"True (the data set's own), False or one of {AUGMENTATIONS}")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
         _check(isinstance(self.compile, bool), "compile", self.compile, "True or False")
-        _check(self.channels_last in (None, True, False), "channels_last", self.channels_last,
+        _check(self.channels_last is None or isinstance(self.channels_last, bool), "channels_last", self.channels_last,
                "None (on CUDA only), True or False")
         _check(isinstance(self.amp, bool), "amp", self.amp, "True or False")
         _check(_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")

@@ -115,8 +115,8 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     checkpoint beside the config.
 
     Batches come from ``batches.training_batches``: held on the device when the data are
-    arrays that fit (``on_device=None`` decides; True/False force a path), else through a
-    DataLoader. Nothing is read back from a GPU at a step unless it is logged, checkpointed,
+    arrays that fit, image lists decoded on the device on a GPU (``on_device=None`` decides;
+    True/False force a path), else through a DataLoader. Nothing is read back from a GPU at a step unless it is logged, checkpointed,
     or ``callback`` is given (a callback gets each step's loss, so each step then syncs).
     """
     _check_config(config)
@@ -281,8 +281,13 @@ def _progress_bar(total: int, start: int, enabled: bool):
 
 @torch.no_grad()
 def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: str | torch.device = "auto",
-           continuous: bool = False, beta: float = 1.0, progress: bool = False) -> np.ndarray:
+           continuous: bool = False, beta: float = 1.0, progress: bool = False,
+           num_workers: int | None = None) -> np.ndarray:
     """Codes for every item of ``dataset``, in order.
+
+    Image lists on a GPU are decoded there, their files read by ``num_workers`` processes
+    (None: up to 8; 0 reads them in this process); everything else is read in this process
+    unless ``num_workers`` says otherwise (``batches.inference_batches``).
 
     Binary (default): sign(z) as an int8 (N, K) array of +-1. ``continuous=True``: the
     float32 outputs tanh(beta z) (for the HashNet+C ablation).
@@ -290,7 +295,7 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
     device = resolve_device(device)
     model = model.to(device).eval()
     expected = getattr(model, "input_shape", None)  # set by fit() and load_model()
-    batches = inference_batches(dataset, batch_size, device)  # image lists: decoded on a GPU
+    batches = inference_batches(dataset, batch_size, device, num_workers=num_workers)  # image lists: decoded on a GPU
     if progress:
         from tqdm.auto import tqdm
 

@@ -198,6 +198,6 @@ def photo_list(tmp_path, n=8, resize=40, crop=32, train=True, flip=True):
     for i in range(n):
         small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
         paths.append(tmp_path / f"{i}.jpg")
-        Image.fromarray(small).resize((120 - 7 * i, 90), Image.BILINEAR).save(paths[-1], quality=90)
+        Image.fromarray(small).resize((120 - 7 * (i % 12), 90), Image.BILINEAR).save(paths[-1], quality=90)
     labels = np.eye(2, dtype=np.uint8)[np.arange(n) % 2]
     return ImageListDataset(paths, labels, train=train, resize=resize, crop=crop, flip=flip)

@@ -189,24 +189,48 @@ def test_channels_last_and_compile_train_like_eager_and_encode_like_the_cpu():
     assert (gpu != cpu).mean() < 0.01
 
 
-def test_jpeg_lists_decode_on_the_gpu_like_on_the_cpu_and_train(tmp_path):
-    """nvJPEG and libjpeg-turbo round their inverse DCTs differently: a few grey levels at
-    most. Training on a list of JPEGs takes the GPU decoder (data/jpeg.py) by default."""
+def test_jpeg_lists_decode_on_the_gpu_like_on_the_cpu(tmp_path):
+    """nvJPEG and libjpeg-turbo round their inverse DCTs differently, and the GPU resizes in
+    float: a few grey levels at most."""
     from helpers import photo_list
 
     from hashnet_lite.batches import inference_batches
-    from hashnet_lite.data.jpeg import EncodedImages, collate_encoded, decode_batch
+    from hashnet_lite.data.jpeg import EncodedImages, decode_batch, device_decodes_jpeg, pack_files
 
+    assert device_decodes_jpeg(torch.device("cuda"))
     data = photo_list(tmp_path, n=8, train=False)
     gpu = torch.cat(list(inference_batches(data, 4, torch.device("cuda")))).cpu()
     cpu = torch.cat(list(inference_batches(data, 4, torch.device("cpu"), decode_on_device=True)))
     diff = (gpu - cpu).abs() * 255
     assert diff.max() <= 8 and diff.mean() < 1, (diff.max().item(), diff.mean().item())
-    files, _ = collate_encoded([EncodedImages(data)[i] for i in range(4)])
+    packed, _ = pack_files([EncodedImages(data)[i] for i in range(4)])
     torch.manual_seed(0)
-    x = decode_batch(files, torch.device("cuda"), resize=40, crop=32, train=True, flip=True)
+    x = decode_batch(packed, torch.device("cuda"), resize=40, crop=32, train=True, flip=True)
     assert x.device.type == "cuda" and x.shape == (4, 3, 32, 32)
-    config = dataclasses.replace(IMAGES, bits=8, batch_size=4, iters=6, log_every=3, checkpoint_every=None)
-    model = build_model(config, (3, 32, 32))
-    history = train(model, photo_list(tmp_path / "t", n=8), config, progress=False)
-    assert all(np.isfinite(r["loss"]) for r in history)
+
+
+def test_training_on_jpeg_lists_decodes_on_the_gpu_and_resumes_exactly(tmp_path, monkeypatch):
+    from helpers import photo_list
+
+    from hashnet_lite.data import jpeg
+
+    seen, real = [], jpeg.decode_batch
+
+    def spy(*args, **kw):
+        seen.append(args[1])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(jpeg, "decode_batch", spy)
+    data = photo_list(tmp_path, n=12)
+    config = dataclasses.replace(IMAGES, bits=8, batch_size=4, iters=8, log_every=1, checkpoint_every=1)
+    full = build_model(config, (3, 32, 32))
+    full_history = train(full, data, config, progress=False)
+    assert len(seen) == 8 and all(torch.device(d).type == "cuda" for d in seen)  # the default path on a GPU
+    path = tmp_path / "ck.pt"
+    train(build_model(config, (3, 32, 32)), data, dataclasses.replace(config, iters=5), progress=False,
+          checkpoint=path)
+    resumed = build_model(dataclasses.replace(config, seed=99), (3, 32, 32))
+    history = train(resumed, data, config, progress=False, checkpoint=path, resume=True)
+    for (k, va), vb in zip(full.state_dict().items(), resumed.state_dict().values()):  # cuDNN may use atomics
+        assert torch.allclose(va, vb, rtol=1e-4, atol=1e-5), k
+    assert [r["loss"] for r in history] == pytest.approx([r["loss"] for r in full_history], rel=1e-4)

@@ -255,9 +255,14 @@ def image_transform(train: bool, resize: int = 256, crop: int = 224, flip: bool 
 
 
 class ImageListDataset(Dataset):
-    """Images read with PIL (converted to RGB) from a list of paths, with (N, C) 0/1 labels."""
+    """Images read with PIL (converted to RGB) from a list of paths, with (N, C) 0/1 labels.
+    On a GPU the training loop and ``encode`` read the files through ``data.jpeg`` instead
+    (decoded, resized and cropped on the device, the same transforms)."""
 
     def __init__(self, paths, labels, *, train: bool, resize: int = 256, crop: int = 224, flip: bool = True):
+        if not (isinstance(crop, int) and isinstance(resize, int) and 1 <= crop <= resize):
+            raise ValueError(f"crop={crop!r}, resize={resize!r}: expected integers with 1 <= crop <= resize "
+                             f"(the crop is cut from the resized image)")
         self.paths, self.labels = list(paths), torch.as_tensor(np.asarray(labels, dtype=np.uint8))
         self.train, self.resize, self.crop, self.flip = train, resize, crop, train and flip
         self.transform = image_transform(train, resize, crop, flip)
