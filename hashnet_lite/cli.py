@@ -149,7 +149,8 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                    help="memory layout of conv backbones: auto (the preset's: channels_last on a GPU, "
                         "on the CPU for the fashion-mnist preset), on (also on the CPU: faster there, "
-                        "but other last bits than a contiguous run), off (default: auto)")
+                        "but other last bits than a contiguous run), off (contiguous everywhere, on a GPU "
+                        "too) (default: auto)")
     p.add_argument("--num-workers", type=_positive_int("num-workers", 0), default=0, metavar="W",
                    help="DataLoader worker processes reading images (default: 0, in the main process)")
     p.add_argument("--root", default=None,

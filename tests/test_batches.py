@@ -203,7 +203,7 @@ def test_loader_workers_default_to_several_on_cuda_only():
 def test_channels_last_on_the_cpu_only_when_asked():
     """config.channels_last=True runs the CPU's conv backbones in channels_last (oneDNN's
     faster kernels; the fashion-mnist preset asks for it): the same training up to rounding,
-    the weights contiguous again afterwards, and at its default the run key is unchanged."""
+    the weights contiguous again afterwards; a late field, left out of run keys at its default."""
     from hashnet_lite.config import LATE_FIELDS
 
     data = images()
@@ -219,5 +219,6 @@ def test_channels_last_on_the_cpu_only_when_asked():
         assert torch.allclose(a, b, atol=1e-4), k
         assert b.is_contiguous(), k
     assert "channels_last" in LATE_FIELDS and TrainConfig().channels_last is None
-    with pytest.raises(ValueError, match="channels_last"):
-        TrainConfig(channels_last="yes")
+    for bad in ("yes", 1):
+        with pytest.raises(ValueError, match="channels_last"):
+            TrainConfig(channels_last=bad)
