@@ -20,7 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-from .config import BACKBONES, SCHEDULES, WEIGHTINGS
+from .config import BACKBONES, COMPILE_MODES, SCHEDULES, WEIGHTINGS
 from .errors import HashNetLiteError
 from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_config
 from .model import PretrainedWeightsUnavailable
@@ -143,9 +143,11 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="arithmetic of the forward pass on a GPU: bf16 or fp16 mixed precision, or fp32 "
                         "(default: bf16; the CPU always trains in fp32)")
-    p.add_argument("--compile", action="store_true", default=None,
+    p.add_argument("--compile", nargs="?", const=True, default=None, metavar="MODE",
+                   choices=(True, *COMPILE_MODES),
                    help="torch.compile the backbone: faster steps on a GPU for big backbones after a "
-                        "compile of tens of seconds (default: off)")
+                        "compile of tens of seconds; MODE is torch.compile's (default, reduce-overhead: "
+                        "CUDA graphs, max-autotune, max-autotune-no-cudagraphs) (default: off)")
     p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                    help="memory layout of conv backbones: auto (the preset's: channels_last on a GPU, "
                         "on the CPU for the fashion-mnist preset), on (also on the CPU: faster there, "

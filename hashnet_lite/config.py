@@ -21,6 +21,8 @@ PRECISIONS = ("bf16", "fp16")  # the low-precision type of mixed precision on CU
 # Fields added after results were recorded: at their defaults they are left out of a
 # result's run key (experiments.run_key), so that the rows made before them stay valid.
 LATE_FIELDS = ("precision", "compile", "channels_last")
+# torch.compile's modes (TrainConfig.compile may name one; True is "default").
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,12 @@ class TrainConfig:
     # GPU at every step) and compiled it was the fastest ResNet-50 at 256; eager fp16 was
     # faster for ResNet-50 at 256 (benchmarks/README.md, "On a GPU").
     precision: str = "bf16"
-    # torch.compile the backbone (CUDA and CPU). On an H200 at batch 256 it paid for ResNet-50
-    # (x1.44 over bf16, after 39 s of compiling) and AlexNet (x1.16, 19 s), not for the
-    # small CNN (x0.90); benchmarks/README.md.
-    compile: bool = False
+    # torch.compile the backbone (CUDA and CPU): True (torch.compile's default mode) or the
+    # name of a mode ("reduce-overhead" adds CUDA graphs, which cut the launch overhead that
+    # left the GPU idle a third of AlexNet's bf16 step; not measured yet). On an H200 at
+    # batch 256 the default mode paid for ResNet-50 (x1.44 over bf16, after 39 s of
+    # compiling) and AlexNet (x1.16, 19 s), not for the small CNN (x0.90); benchmarks/README.md.
+    compile: bool | str = False
     # The memory layout of conv backbones: None (default) channels_last on CUDA only, where
     # cuDNN's tensor-core convolutions want it; True on the CPU too (oneDNN's kernels are
     # faster in it: the fashion-mnist CNN's step 43 -> 27 ms on 2 cores, benchmarks/README.md);
@@ -114,7 +118,8 @@ class TrainConfig:
         _check(isinstance(self.augment, bool) or self.augment in AUGMENTATIONS, "augment", self.augment,
                f"True (the data set's own), False or one of {AUGMENTATIONS}")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
-        _check(isinstance(self.compile, bool), "compile", self.compile, "True or False")
+        _check(isinstance(self.compile, bool) or self.compile in COMPILE_MODES, "compile", self.compile,
+               f"True, False or one of {COMPILE_MODES}")
         _check(self.channels_last is None or isinstance(self.channels_last, bool), "channels_last", self.channels_last,
                "None (on CUDA only), True or False")
         _check(isinstance(self.amp, bool), "amp", self.amp, "True or False")

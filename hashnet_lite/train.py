@@ -159,8 +159,8 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
         start, history = state["step"], list(state["history"])
         running = state.get("running") or {}
-    if config.compile:
-        model.backbone.compile()  # in place: the state dict keeps its keys
+    if config.compile:  # in place: the state dict keeps its keys
+        model.backbone.compile(mode="default" if config.compile is True else config.compile)
     if world_size > 1:
         # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank keeps per-shard BN statistics
         # and DDP broadcasts rank 0's buffers.

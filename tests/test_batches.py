@@ -170,6 +170,8 @@ def test_compiled_backbone_trains_like_eager_and_is_eager_afterwards(toy_data):
     for (k, a), b in zip(compiled.state_dict().items(), eager.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-4), k
     assert compiled.backbone._compiled_call_impl is None
+    with pytest.raises(ValueError, match="compile"):
+        TrainConfig(compile="fastest")
 
 
 def test_worker_processes_augment_each_batch_as_the_main_process_does():
@@ -222,3 +224,12 @@ def test_channels_last_on_the_cpu_only_when_asked():
     for bad in ("yes", 1):
         with pytest.raises(ValueError, match="channels_last"):
             TrainConfig(channels_last=bad)
+
+
+def test_a_compile_mode_reaches_torch_compile(monkeypatch, toy_data):
+    modes = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: modes.append(kw.get("mode")))
+    for compile in (True, "reduce-overhead"):
+        config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=2, device="cpu", compile=compile)
+        train(build_model(config, toy_data.input_shape), toy_data, config, progress=False)
+    assert modes == ["default", "reduce-overhead"]

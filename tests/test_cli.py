@@ -86,7 +86,7 @@ def test_missing_npz_keys_and_mismatched_rows(tmp_path, capsys, no_training):
 
 
 @pytest.mark.parametrize("argv", [["--bits", "0"], ["--bits", "x"], ["--backbone", "lenet"], ["--topk", "0"],
-                                  ["--iters", "-3"]])
+                                  ["--iters", "-3"], ["--compile", "fastest"]])
 def test_bad_arguments_are_refused_by_the_parser(tmp_path, capsys, no_training, argv):
     with pytest.raises(SystemExit) as err:
         run(["train", "--out", tmp_path / "o", *argv])
@@ -135,8 +135,8 @@ def test_demo_runs_and_beats_the_baselines(tmp_path, capsys):
     ([], dict(channels_last=None, compile=False, amp=True, precision="bf16", augment=True)),
     (["--channels-last", "on", "--compile", "--precision", "fp16", "--augment", "crop"],
      dict(channels_last=True, compile=True, amp=True, precision="fp16", augment="crop")),
-    (["--channels-last", "off", "--precision", "fp32", "--augment", "none"],
-     dict(channels_last=False, amp=False, augment=False)),
+    (["--channels-last", "off", "--precision", "fp32", "--augment", "none", "--compile", "reduce-overhead"],
+     dict(channels_last=False, amp=False, augment=False, compile="reduce-overhead")),
 ])
 def test_loop_options_reach_the_config(tmp_path, monkeypatch, argv, fields):
     seen = []
