@@ -30,10 +30,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed
+from .data.container import UINT8_TO_UNIT
 
-# uint8 -> float32 in [0, 1] by table, with numpy's rounding of x / 255: the device path
-# then gives the loader path's floats bit for bit (a multiply by 1/255 would not).
-UINT8_TO_UNIT = np.divide(np.arange(256, dtype=np.uint8), np.float32(255.0), dtype=np.float32)
 DEVICE_MEMORY_SHARE = 0.25  # the most of a GPU's free memory a training set may take
 
 

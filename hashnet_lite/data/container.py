@@ -26,6 +26,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataError, DataWarning
 
+# uint8 -> float32 in [0, 1] by table, with numpy's rounding of x / 255 (what ArrayDataset
+# computes): the training device's batches (batches.DeviceData, data.jpeg) then give the
+# DataLoader path's floats bit for bit (a multiply by 1/255 would not).
+UINT8_TO_UNIT = np.divide(np.arange(256, dtype=np.uint8), np.float32(255.0), dtype=np.float32)
+
 PARTS = ("train", "query", "database")
 
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..batches import UINT8_TO_UNIT
+from .container import UINT8_TO_UNIT
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
