@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed
-from .data.container import UINT8_TO_UNIT
+from .data.container import UINT8_TO_UNIT, unit_table  # noqa: F401 (UINT8_TO_UNIT: tests read it here)
 
 DEVICE_MEMORY_SHARE = 0.25  # the most of a GPU's free memory a training set may take
 
@@ -85,7 +85,7 @@ class DeviceData:
         if x.dtype != np.uint8:
             self.x = self.x.float()
         self.y = torch.from_numpy(np.asarray(y, dtype=np.float32)).to(device)
-        self.unit = torch.from_numpy(UINT8_TO_UNIT).to(device) if x.dtype == np.uint8 else None
+        self.unit = unit_table(torch.device(device)) if x.dtype == np.uint8 else None
         self.augment = dataset.augment
 
     def __len__(self) -> int:
@@ -155,11 +155,11 @@ def loader_batches(dataset: Dataset, step: int, seed: int, batch_size: int, devi
     loader_kw = dict(num_workers=num_workers, pin_memory=device.type == "cuda",
                      persistent_workers=False)
     if decode_on_device:
-        from .data.jpeg import EncodedImages, decode_batch, pack_files
+        from .data.jpeg import EncodedImages, decode_batch, pack_files, transform_of
 
         source, step_seed = EncodedImages(dataset), None  # no random draws in the workers
         loader_kw.update(collate_fn=pack_files, pin_memory=False)  # the files' bytes: nothing worth pinning
-        shape = dict(resize=dataset.resize, crop=dataset.crop, train=dataset.train, flip=dataset.flip)
+        transform = transform_of(dataset)
     else:
         source = dataset if step_seed is None else SeededBatches(dataset)
     while True:
@@ -171,7 +171,7 @@ def loader_batches(dataset: Dataset, step: int, seed: int, batch_size: int, devi
         loader = DataLoader(source, batch_sampler=batches, generator=torch.Generator().manual_seed(epoch),
                             **loader_kw)
         for x, y in loader:
-            x = decode_batch(x, device, **shape) if decode_on_device else x.to(device, non_blocking=True)
+            x = decode_batch(x, device, **transform) if decode_on_device else x.to(device, non_blocking=True)
             yield step, x, y.to(device, non_blocking=True)
             step += 1
 
@@ -191,12 +191,11 @@ def training_batches(dataset: Dataset, step: int, config, batch_size: int, devic
     batch with ``step_seed(step)`` (the seed the loop gives the step). Image lists are
     decoded on the device on CUDA (``on_device=True`` forces it elsewhere), else by PIL in
     the workers."""
-    from .data.jpeg import device_decodes_jpeg, is_image_list
+    from .data.jpeg import decodes_on_device, is_image_list
 
     image_list = is_image_list(dataset)
     if on_device is None:
-        on_device = (device.type == "cuda" and device_decodes_jpeg(device)) if image_list else \
-            use_device_data(dataset, device)
+        on_device = decodes_on_device(dataset, device) if image_list else use_device_data(dataset, device)
     if on_device and not image_list:
         return device_batches(DeviceData(dataset, device), step, config.seed, batch_size)
     workers = loader_workers(config, device)
@@ -210,10 +209,10 @@ def inference_batches(dataset: Dataset, batch_size: int, device: torch.device, d
     ``device`` (for ``train.encode``). Image lists are decoded on the device on CUDA
     (``decode_on_device`` forces either way), with ``num_workers`` processes reading the
     files (None: up to 8 when decoding on the device, else 0)."""
-    from .data.jpeg import EncodedImages, decode_batch, device_decodes_jpeg, is_image_list, pack_files
+    from .data.jpeg import EncodedImages, decode_batch, decodes_on_device, pack_files, transform_of
 
     if decode_on_device is None:
-        decode_on_device = device.type == "cuda" and is_image_list(dataset) and device_decodes_jpeg(device)
+        decode_on_device = decodes_on_device(dataset, device)
     if num_workers is None:
         num_workers = min(8, os.cpu_count() or 1) if decode_on_device else 0
     generator = torch.Generator()  # iterating a DataLoader draws a seed from the global RNG otherwise
@@ -221,8 +220,7 @@ def inference_batches(dataset: Dataset, batch_size: int, device: torch.device, d
         loader = DataLoader(EncodedImages(dataset), batch_size=batch_size, shuffle=False, generator=generator,
                             num_workers=num_workers, collate_fn=pack_files)
         for files, _ in loader:
-            yield decode_batch(files, device, resize=dataset.resize, crop=dataset.crop, train=dataset.train,
-                               flip=dataset.flip)
+            yield decode_batch(files, device, **transform_of(dataset))
     else:
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda",
                             generator=generator, num_workers=num_workers)

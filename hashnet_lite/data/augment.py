@@ -56,15 +56,17 @@ def _crop_numpy(x: np.ndarray, oy, ox, flips, padding: int) -> np.ndarray:
 
 
 def crop_torch(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flips: torch.Tensor,
-               padding: int) -> torch.Tensor:
+               padding: int, size: tuple[int, int] | None = None) -> torch.Tensor:
     """The crop (and flip) for given offsets and flips, in torch on ``x``'s device: two
-    gathers along H and W of the padded batch, no host round trip."""
-    b, c, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (padding, padding, padding, padding))
+    gathers along H and W of the padded batch, no host round trip. The crops are ``size``
+    (H, W) (default: the input's; ``data.jpeg`` cuts 224x224 from 256x256 with no padding)."""
+    b, c = x.shape[:2]
+    h, w = x.shape[2:] if size is None else size
+    padded = torch.nn.functional.pad(x, (padding, padding, padding, padding)) if padding else x
     rows = oy[:, None] + torch.arange(h, device=x.device)  # (B, H)
     cols = ox[:, None] + torch.arange(w, device=x.device)  # (B, W)
     cols = torch.where(flips[:, None], cols.flip(1), cols)
-    out = padded.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * padding))
+    out = padded.gather(2, rows[:, None, :, None].expand(b, c, h, padded.shape[3]))
     return out.gather(3, cols[:, None, None, :].expand(b, c, h, w))
 
 

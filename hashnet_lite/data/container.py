@@ -31,6 +31,12 @@ from ..errors import DataError, DataWarning
 # DataLoader path's floats bit for bit (a multiply by 1/255 would not).
 UINT8_TO_UNIT = np.divide(np.arange(256, dtype=np.uint8), np.float32(255.0), dtype=np.float32)
 
+
+@functools.lru_cache(maxsize=None)
+def unit_table(device: torch.device) -> torch.Tensor:
+    """``UINT8_TO_UNIT`` on ``device`` (copied there once): ``unit_table(d)[x.int()]``."""
+    return torch.from_numpy(UINT8_TO_UNIT).to(device)
+
 PARTS = ("train", "query", "database")
 
 

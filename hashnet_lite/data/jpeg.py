@@ -40,7 +40,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .container import UINT8_TO_UNIT
+from .augment import crop_torch
+from .container import unit_table
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -48,6 +49,17 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 def is_image_list(dataset) -> bool:
     """Whether ``dataset`` is an image list (``ImageListDataset``: files read by path)."""
     return all(hasattr(dataset, name) for name in ("paths", "labels", "resize", "crop", "train", "flip"))
+
+
+def decodes_on_device(dataset, device: torch.device) -> bool:
+    """The default: an image list on a CUDA device that decodes JPEGs goes through
+    ``decode_batch``; anything else keeps its own path (PIL for image lists on the CPU)."""
+    return device.type == "cuda" and is_image_list(dataset) and device_decodes_jpeg(device)
+
+
+def transform_of(dataset) -> dict:
+    """An image list's transform as ``decode_batch``'s keyword arguments."""
+    return dict(resize=dataset.resize, crop=dataset.crop, train=dataset.train, flip=dataset.flip)
 
 
 def _pil_rgb(source) -> torch.Tensor:
@@ -135,11 +147,6 @@ def _decode_jpegs(files: list[torch.Tensor], device: torch.device) -> list[torch
         return images
 
 
-@functools.lru_cache(maxsize=None)
-def _unit_table(device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(UINT8_TO_UNIT).to(device)
-
-
 def decode_batch(packed, device: torch.device, *, resize: int, crop: int, train: bool,
                  flip: bool) -> torch.Tensor:
     """(B, 3, crop, crop) float32 in [0, 1] on ``device`` from a ``pack_files`` batch:
@@ -164,9 +171,5 @@ def decode_batch(packed, device: torch.device, *, resize: int, crop: int, train:
     else:  # CenterCrop(crop)
         top = left = torch.full((b,), int(round((resize - crop) / 2.0)), device=device)
         flips = torch.zeros(b, dtype=torch.bool, device=device)
-    rows = top[:, None] + torch.arange(crop, device=device)  # (B, crop)
-    cols = left[:, None] + torch.arange(crop, device=device)
-    cols = torch.where(flips[:, None], cols.flip(1), cols)
-    x = x.gather(2, rows[:, None, :, None].expand(b, 3, crop, resize))
-    x = x.gather(3, cols[:, None, None, :].expand(b, 3, crop, crop))
-    return _unit_table(device)[x.int()]  # numpy's x / 255, as the PIL path's ToTensor
+    x = crop_torch(x, top, left, flips, padding=0, size=(crop, crop))
+    return unit_table(device)[x.int()]  # numpy's x / 255, as the PIL path's ToTensor
