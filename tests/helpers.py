@@ -8,6 +8,7 @@ in processes that the tests spawn).
 - ``free_port``: a TCP port nobody listens on;
 - ``image_data``: a tiny split of random 4x4 grey pictures;
 - ``array_images``: an ``ArrayDataset`` of random 12x12 uint8 (or float) grey images;
+- ``photo_list``: an image list of small photo-like JPEGs written to a folder;
 - ``small_config``: the lessons' tiny mlp run (8 bits, 30 steps);
 - ``TINY``, ``tiny_model``, ``train_tiny``: a training run of a few steps on 16-d features;
   ``assert_same_state`` and ``no_seconds`` compare two runs.
