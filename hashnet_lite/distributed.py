@@ -13,6 +13,8 @@ training on the whole batch would get, up to float rounding.
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 
 import torch
@@ -27,6 +29,10 @@ def init_process_group(device: torch.device) -> None:
     """Joins the torchrun group once (no-op when already joined or not under torchrun)."""
     if launched_by_torchrun() and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # Without a destroy, the group's C++ threads are still running when the interpreter
+        # exits and the process aborts ("terminate called without an active exception",
+        # pytorch/pytorch#190489): leave the group at exit if the caller did not.
+        atexit.register(_destroy)
 
 
 def world() -> tuple[int, int]:
@@ -55,3 +61,20 @@ def gather_with_local_grad(local: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if world()[1] > 1:
         dist.barrier()
+
+
+def shutdown() -> None:
+    """Leave the process group when every rank is done with it (a barrier, then destroy);
+    no-op outside one. Call it at the end of a torchrun script; ``init_process_group``
+    also leaves the group at exit, without the barrier."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        _destroy()
+
+
+def _destroy() -> None:
+    if dist.is_available() and dist.is_initialized():
+        # DDP wrappers sit in reference cycles and hold the group (and its threads) until
+        # the collector runs; collect them first so the group is really gone when destroyed.
+        gc.collect()
+        dist.destroy_process_group()

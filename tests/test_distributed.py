@@ -83,10 +83,9 @@ def _worker(rank: int, out: str, port: int) -> None:
         cnn_history = train(cnn, images, CNN, progress=False)
         torch.save({"state": cnn.state_dict(), "history": cnn_history}, out / f"cnn_rank{rank}.pt")
         print(f"rank {rank}: {time.perf_counter() - t0:.1f} s after start", file=sys.stderr)
+        distributed.shutdown()
     finally:
         T.save_checkpoint = original
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
 
 
 def _no_seconds(history):
@@ -173,3 +172,24 @@ def test_batch_must_split_evenly_over_ranks(ddp_run):
     for rank in range(WORLD):
         message = (ddp_run / f"batch7_rank{rank}.txt").read_text()
         assert message == "batch_size=7 is not divisible by the world size 2"
+
+
+def test_the_group_is_left_at_exit_and_by_shutdown(monkeypatch):
+    # A process that exits inside a gloo group aborts in C++ ("terminate called without an
+    # active exception"): init_process_group registers the destroy with atexit.
+    registered, joined = [], []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(distributed.atexit, "register", registered.append)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend: joined.append(backend))
+    distributed.init_process_group(torch.device("cpu"))
+    assert joined == ["gloo"] and registered == [distributed._destroy]
+
+    monkeypatch.undo()
+    store = torch.distributed.HashStore()
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    assert distributed.world() == (0, 1)
+    distributed.shutdown()
+    assert not torch.distributed.is_initialized()
+    distributed.shutdown()  # no-op once left
+    distributed._destroy()
