@@ -140,6 +140,10 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
                         "cifar10, crop for other images), none, crop (a shift of a few pixels, safe for "
                         "any images), crop-flip (also mirrors left-right: not for digits or text) "
                         "(default: auto)")
+    p.add_argument("--erase", type=float, default=None, metavar="P",
+                   help="random erasing: the probability that a training image gets one random "
+                        "rectangle (2-33%% of its area) set to 0, after the crop; 0 is off; images only "
+                        "(default: the preset's: 0.5 for fashion-mnist, else 0)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="arithmetic of the forward pass on a GPU: bf16 or fp16 mixed precision, or fp32 "
                         "(default: bf16; the CPU always trains in fp32)")
@@ -225,15 +229,15 @@ def _config_and_data(args):
                      batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
                      weighting=args.weighting, continuous_similarity=args.continuous_similarity,
                      device=args.device, num_workers=args.num_workers, compile=args.compile,
-                     augment={"auto": None, "none": False}.get(args.augment, args.augment),
+                     augment={"auto": None, "none": False}.get(args.augment, args.augment), erase=args.erase,
                      channels_last={"auto": None, "on": True, "off": False}[args.channels_last])
     if args.precision is not None:
         overrides.update(amp=args.precision != "fp32", precision="bf16" if args.precision == "fp32" else args.precision)
     config, topk = preset_config(preset, **overrides)
-    if isinstance(config.augment, str):
+    if isinstance(config.augment, str) or config.erase:
         from .train import training_dataset
 
-        training_dataset(data.train, config)  # refuses a crop of feature vectors or list files now
+        training_dataset(data.train, config)  # refuses a crop or erasing of feature vectors now
     if args.topk is not None:
         topk = args.topk
     from .model import resolve_backbone

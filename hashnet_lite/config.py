@@ -20,7 +20,7 @@ AUGMENTATIONS = ("crop", "crop-flip")  # what ``augment`` may name (data/augment
 PRECISIONS = ("bf16", "fp16")  # the low-precision type of mixed precision on CUDA
 # Fields added after results were recorded: at their defaults they are left out of a
 # result's run key (experiments.run_key), so that the rows made before them stay valid.
-LATE_FIELDS = ("precision", "compile", "channels_last")
+LATE_FIELDS = ("precision", "compile", "channels_last", "erase")
 # torch.compile's modes (TrainConfig.compile may name one; True is "default").
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -39,6 +39,11 @@ class TrainConfig:
     # and list: images; digits and npz: have none); False, none; 'crop' or 'crop-flip', that
     # augmentation on any image data (data/augment.py; flips are not safe for every data set).
     augment: bool | str = True
+    # Random erasing (Zhong et al., "Random Erasing Data Augmentation", AAAI 2020; the
+    # defaults of torchvision's RandomErasing): the probability that a training image gets
+    # one random rectangle (2-33% of its area, aspect 0.3-3.3) set to 0, after the crop.
+    # 0 is off. Images only; data/augment.py.
+    erase: float = 0.0
 
     # Optimisation: SGD, momentum 0.9, weight decay 5e-4, the hash layer at 10x the
     # backbone's learning rate, lr multiplied by lr_decay every lr_step iterations.
@@ -117,6 +122,8 @@ class TrainConfig:
         _check(_integer(self.width) and self.width >= 1, "width", self.width, "an integer >= 1")
         _check(isinstance(self.augment, bool) or self.augment in AUGMENTATIONS, "augment", self.augment,
                f"True (the data set's own), False or one of {AUGMENTATIONS}")
+        _check(_number(self.erase) and 0 <= self.erase <= 1, "erase", self.erase,
+               "a probability in [0, 1] (0: no random erasing)")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
         _check(isinstance(self.compile, bool) or self.compile in COMPILE_MODES, "compile", self.compile,
                f"True, False or one of {COMPILE_MODES}")

@@ -16,7 +16,7 @@ from helpers import assert_same_state
 from hashnet_lite import batches as B
 from hashnet_lite.checkpoint import load_checkpoint_state
 from hashnet_lite.config import TrainConfig
-from hashnet_lite.data.augment import augmentation, crop_padding, crop_torch, random_crop_flip
+from hashnet_lite.data.augment import augmentation, crop_padding, crop_torch, random_crop_flip, random_erase
 from hashnet_lite.model import build_model
 from hashnet_lite.train import train
 
@@ -119,16 +119,23 @@ def test_augment_choices_change_the_training():
     assert not torch.equal(crop.hash_layer.weight, plain.hash_layer.weight)
 
 
-def test_resume_on_the_device_path_is_exact(tmp_path):
-    data = images(augment=functools.partial(random_crop_flip, padding=2))
-    full, full_history = _train(data, CONFIG, on_device=True)
+def _assert_resume_is_exact(data, config, tmp_path, *, on_device: bool, full=None, full_history=None):
+    """A run stopped at step 12 and resumed (into a model of other weights) ends where the
+    uninterrupted run (``full``, trained here unless given) ends, with the same losses."""
+    if full is None:
+        full, full_history = _train(data, config, on_device=on_device)
     path = tmp_path / "ck.pt"
-    _train(data, dataclasses.replace(CONFIG, iters=12), on_device=True, checkpoint=path)  # stops mid-epoch 2
+    _train(data, dataclasses.replace(config, iters=12), on_device=on_device, checkpoint=path)  # mid-epoch 2
     assert load_checkpoint_state(path)["step"] == 12
-    resumed = build_model(dataclasses.replace(CONFIG, seed=99), (1, 12, 12))
-    history = train(resumed, data, CONFIG, progress=False, on_device=True, checkpoint=path, resume=True)
+    resumed = build_model(dataclasses.replace(config, seed=99), (1, 12, 12))
+    history = train(resumed, data, config, progress=False, on_device=on_device, checkpoint=path, resume=True)
     assert_same_state(full, resumed)
     assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
+
+
+def test_resume_on_the_device_path_is_exact(tmp_path):
+    _assert_resume_is_exact(images(augment=functools.partial(random_crop_flip, padding=2)), CONFIG, tmp_path,
+                            on_device=True)
 
 
 def test_a_training_step_reads_nothing_back_unless_logged(monkeypatch):
@@ -186,14 +193,7 @@ def test_worker_processes_augment_each_batch_as_the_main_process_does():
 
 def test_resume_through_loader_workers_is_exact(tmp_path):
     data = images(augment=functools.partial(random_crop_flip, padding=2))
-    config = dataclasses.replace(CONFIG, num_workers=2)
-    full, full_history = _train(data, config, on_device=False)
-    path = tmp_path / "ck.pt"
-    _train(data, dataclasses.replace(config, iters=12), on_device=False, checkpoint=path)
-    resumed = build_model(dataclasses.replace(config, seed=99), (1, 12, 12))
-    history = train(resumed, data, config, progress=False, on_device=False, checkpoint=path, resume=True)
-    assert_same_state(full, resumed)
-    assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
+    _assert_resume_is_exact(data, dataclasses.replace(CONFIG, num_workers=2), tmp_path, on_device=False)
 
 
 def test_loader_workers_default_to_several_on_cuda_only():
@@ -233,3 +233,61 @@ def test_a_compile_mode_reaches_torch_compile(monkeypatch, toy_data):
         config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=2, device="cpu", compile=compile)
         train(build_model(config, toy_data.input_shape), toy_data, config, progress=False)
     assert modes == ["default", "reduce-overhead"]
+
+
+def _rectangle(mask: torch.Tensor):
+    """(top, left, height, width) of the one axis-aligned rectangle that ``mask`` (H, W) is,
+    or None if it is empty; fails if it is not one rectangle."""
+    rows = mask.any(1).nonzero().flatten()
+    if len(rows) == 0:
+        return None
+    cols = mask.any(0).nonzero().flatten()
+    top, left = int(rows[0]), int(cols[0])
+    h, w = int(rows[-1]) - top + 1, int(cols[-1]) - left + 1
+    assert len(rows) == h and len(cols) == w and int(mask.sum()) == h * w  # one full rectangle
+    return top, left, h, w
+
+
+def test_random_erase_blanks_one_rectangle_per_chosen_image():
+    x = torch.rand(400, 3, 20, 30) + 0.5  # no zeros of its own
+    torch.manual_seed(0)
+    out = random_erase(x, p=1.0)
+    fractions, aspects = [], []
+    for i in range(len(x)):
+        zero = out[i] == 0
+        assert torch.equal(zero[0], zero[1]) and torch.equal(zero[0], zero[2])  # across the channels
+        assert torch.equal(out[i][~zero], x[i][~zero])  # the rest untouched
+        top, left, h, w = _rectangle(zero[0])
+        fractions.append(h * w / 600)
+        aspects.append(h / w)
+    fractions, aspects = np.array(fractions), np.array(aspects)
+    # area 2-33% of the image and aspect 0.3-3.3 before rounding the sides and clipping them
+    # to the image (which only shrinks a side)
+    assert fractions.min() >= 0.01 and fractions.max() <= 0.36
+    assert aspects.min() >= 0.2 and aspects.max() <= 5.0
+    assert 0.12 < fractions.mean() < 0.2  # mean of U(0.02, 0.33) is 0.175, less some clipping
+
+    torch.manual_seed(0)
+    assert torch.equal(random_erase(x, p=1.0), out)  # the same draws give the same rectangles
+    torch.manual_seed(1)
+    some = random_erase(x, p=0.5)
+    erased = (some == 0).flatten(1).any(1).float().mean()
+    assert 0.4 < erased < 0.6
+    assert torch.equal(random_erase(x, p=0.0), x)
+
+
+def test_erase_changes_the_training_and_resumes_exactly(tmp_path):
+    data = images(augment=functools.partial(random_crop_flip, padding=2))
+    config = dataclasses.replace(CONFIG, erase=0.5)
+    plain, _ = _train(data, CONFIG, on_device=True)
+    full, full_history = _train(data, config, on_device=True)
+    assert not torch.equal(full.hash_layer.weight, plain.hash_layer.weight)
+    loader, _ = _train(data, config, on_device=False)
+    assert_same_state(full, loader)  # the same rectangles on both batch paths
+    _assert_resume_is_exact(data, config, tmp_path, on_device=True, full=full, full_history=full_history)
+
+
+def test_erase_needs_images(toy_data):
+    config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=2, device="cpu", erase=0.5)
+    with pytest.raises(ValueError, match=r"erase=0.5 blanks rectangles of images, but the items have shape \(16,\)"):
+        train(build_model(config, toy_data.input_shape), toy_data, config, progress=False)

@@ -94,6 +94,12 @@ def test_bad_arguments_are_refused_by_the_parser(tmp_path, capsys, no_training, 
     assert argv[0] in capsys.readouterr().err
 
 
+def test_erasing_feature_vectors_is_refused_before_training(tmp_path, capsys, no_training):
+    npz = write_npz(tmp_path / "d.npz")
+    assert run(["train", "--data", f"npz:{npz}", "--erase", "0.5", "--out", tmp_path / "o"]) == 2
+    assert "erase=0.5 blanks rectangles of images" in capsys.readouterr().err
+
+
 def test_image_backbone_on_feature_vectors_is_refused(tmp_path, capsys, no_training):
     npz = write_npz(tmp_path / "d.npz")
     assert run(["train", "--data", f"npz:{npz}", "--backbone", "cnn", "--out", tmp_path / "o"]) == 2
@@ -132,9 +138,9 @@ def test_demo_runs_and_beats_the_baselines(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fields", [
-    ([], dict(channels_last=None, compile=False, amp=True, precision="bf16", augment=True)),
-    (["--channels-last", "on", "--compile", "--precision", "fp16", "--augment", "crop"],
-     dict(channels_last=True, compile=True, amp=True, precision="fp16", augment="crop")),
+    ([], dict(channels_last=None, compile=False, amp=True, precision="bf16", augment=True, erase=0.0)),
+    (["--channels-last", "on", "--compile", "--precision", "fp16", "--augment", "crop", "--erase", "0.25"],
+     dict(channels_last=True, compile=True, amp=True, precision="fp16", augment="crop", erase=0.25)),
     (["--channels-last", "off", "--precision", "fp32", "--augment", "none", "--compile", "reduce-overhead"],
      dict(channels_last=False, amp=False, augment=False, compile="reduce-overhead")),
 ])

@@ -6,6 +6,11 @@ One operation, whole batches at a time: a random HxW crop of the zero-padded ima
 with a handedness), crops of a few pixels are: that is why the generic ``images`` preset
 crops only, and why flipping is a choice (``TrainConfig.augment``, CLI ``--augment``).
 
+A second operation can follow on images of any source (arrays, list files, decoded on a
+GPU or not): random erasing (``random_erase``, ``TrainConfig.erase``), which blanks one
+rectangle of an image so that the network cannot lean on any one region of it
+(tuning/README.md has what it did for the fashion-mnist preset).
+
 The random numbers come from the global generator of the batch's device, which the
 training loop seeds with (seed, step) before each batch: a resumed run draws the same
 crops as an uninterrupted one, on the CPU and on a GPU.
@@ -79,3 +84,32 @@ def augmentation(name: str, input_shape: tuple) -> Callable[[torch.Tensor], torc
         raise ValueError(f"augment={name!r} crops images, but the items have shape {tuple(input_shape)}: "
                          f"expected (C, H, W) images; use augment=False for feature vectors")
     return functools.partial(random_crop_flip, padding=crop_padding(*input_shape[1:]), flip=name == "crop-flip")
+
+
+def random_erase(x: torch.Tensor, p: float, scale: tuple[float, float] = (0.02, 0.33),
+                 ratio: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H, W): with probability ``p`` per item, one rectangle of the
+    image set to 0 across its channels (Zhong et al. 2020; torchvision's RandomErasing with
+    value 0 and its defaults). The rectangle's area is a uniform fraction ``scale`` of the
+    image, its aspect (height / width) log-uniform in ``ratio``, its sides clipped to the
+    image, its place uniform among those where it fits.
+
+    Vectorised over the batch (one mask, no per-item loop) and drawn from the global
+    generator of ``x``'s device, five numbers per item, so a seeded step erases the same
+    rectangles again (exact resume).
+    """
+    b, _, h, w = x.shape
+    u = torch.rand(b, 5, device=x.device)
+    area = (scale[0] + (scale[1] - scale[0]) * u[:, 0]) * (h * w)
+    log_lo, log_hi = np.log(ratio[0]), np.log(ratio[1])
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * u[:, 1])
+    eh = torch.sqrt(area * aspect).round().clamp(1, h)
+    ew = torch.sqrt(area / aspect).round().clamp(1, w)
+    top = (u[:, 2] * (h - eh + 1)).floor()
+    left = (u[:, 3] * (w - ew + 1)).floor()
+    rows = torch.arange(h, device=x.device)
+    cols = torch.arange(w, device=x.device)
+    in_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])  # (B, H)
+    in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])  # (B, W)
+    mask = in_rows[:, :, None] & in_cols[:, None, :] & (u[:, 4] < p)[:, None, None]
+    return x.masked_fill(mask[:, None], 0)
