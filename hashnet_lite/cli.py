@@ -143,7 +143,7 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--erase", type=float, default=None, metavar="P",
                    help="random erasing: the probability that a training image gets one random "
                         "rectangle (2-33%% of its area) set to 0, after the crop; 0 is off; images only "
-                        "(default: the preset's: 0.5 for fashion-mnist, else 0)")
+                        "(default: the preset's: 0.7 for fashion-mnist, else 0)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="arithmetic of the forward pass on a GPU: bf16 or fp16 mixed precision, or fp32 "
                         "(default: bf16; the CPU always trains in fp32)")
