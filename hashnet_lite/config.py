@@ -40,9 +40,9 @@ class TrainConfig:
     # augmentation on any image data (data/augment.py; flips are not safe for every data set).
     augment: bool | str = True
     # Random erasing (Zhong et al., "Random Erasing Data Augmentation", AAAI 2020; the
-    # defaults of torchvision's RandomErasing): the probability that a training image gets
-    # one random rectangle (2-33% of its area, aspect 0.3-3.3) set to 0, after the crop.
-    # 0 is off. Images only; data/augment.py.
+    # area and aspect ranges of torchvision's RandomErasing): the probability that a
+    # training image gets one random rectangle (2-33% of its area, aspect 0.3-3.3) set to
+    # 0, after the crop. 0 is off. Images held in arrays; data/augment.py.
     erase: float = 0.0
 
     # Optimisation: SGD, momentum 0.9, weight decay 5e-4, the hash layer at 10x the

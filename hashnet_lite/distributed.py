@@ -9,7 +9,8 @@ puts its own (gradient-carrying) codes in its slot and evaluates the full-batch 
 The gradient each rank backpropagates is then exactly the full-batch gradient's share
 of its own samples; DDP averages gradients over ranks, so the loss is scaled by the
 world size to make that average a sum. The result is the model a single process
-training on the whole batch would get, up to float rounding.
+training on the whole batch would get, up to float rounding, when nothing random differs
+per rank: dropout, crops and random erasing are drawn per rank for its own shard.
 """
 from __future__ import annotations
 
@@ -67,9 +68,8 @@ def shutdown() -> None:
     """Leave the process group when every rank is done with it (a barrier, then destroy);
     no-op outside one. Call it at the end of a torchrun script; ``init_process_group``
     also leaves the group at exit, without the barrier."""
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        _destroy()
+    barrier()
+    _destroy()
 
 
 def _destroy() -> None:

@@ -27,7 +27,6 @@ from .batches import inference_batches, seed_for, training_batches
 from .checkpoint import check_resumable, load_checkpoint_state, load_model, save_checkpoint  # noqa: F401 (load_model: re-exported)
 from .config import TrainConfig
 from .continuation import beta_at
-from .data.augment import random_erase
 from .errors import CheckpointError, TrainingDiverged
 from .methods import Objective
 from .model import HashNet, binarize, build_model
@@ -74,12 +73,26 @@ def quantization_error(h: torch.Tensor) -> float:
 def training_dataset(dataset: Dataset, config: TrainConfig) -> Dataset:
     """``dataset`` with the augmentation ``config.augment`` asks for: True keeps the data
     set's own, False removes it, 'crop' / 'crop-flip' sets that one (images in arrays, or
-    image files through their own random crop)."""
-    if config.erase:
-        item = dataset[0][0]
-        if item.dim() != 3:
-            raise ValueError(f"erase={config.erase} blanks rectangles of images, but the items have shape "
-                             f"{tuple(item.shape)}: expected (C, H, W) images; use erase=0 for feature vectors")
+    image files through their own random crop); then random erasing when ``config.erase``
+    is set (images in arrays)."""
+    dataset = _with_augment(dataset, config)
+    if not config.erase:
+        return dataset
+    shape = tuple(dataset.x.shape[1:]) if hasattr(dataset, "x") else None
+    if shape is None or not hasattr(dataset, "with_augmentation"):
+        raise ValueError(f"erase={config.erase} needs images held in arrays (fashion-mnist, cifar10, npz:); "
+                         f"{type(dataset).__name__} is not: use erase=0")
+    if len(shape) != 3:
+        raise ValueError(f"erase={config.erase} blanks rectangles of images, but the items have shape {shape}: "
+                         f"expected (C, H, W) images; use erase=0 for feature vectors")
+    from .data.augment import then_erase
+
+    # Part of the data set's augmentation, so drawn where its crop is drawn (on the training
+    # device, or in a loader worker), right after it, from the step's seeded generator.
+    return dataset.with_augmentation(then_erase(dataset.augment, config.erase))
+
+
+def _with_augment(dataset: Dataset, config: TrainConfig) -> Dataset:
     if config.augment is True:
         return dataset
     if config.augment is False:
@@ -198,8 +211,6 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
         batches = training_batches(dataset, start, config, batch_size, device, on_device=on_device,
                                    step_seed=step_seed) if start < config.iters else ()
         for step, x, y in batches:
-            if config.erase:  # on the batch's device, from the generator seeded for this step
-                x = random_erase(x, config.erase)
             if channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             beta = beta_at(step, config, steps_per_epoch)

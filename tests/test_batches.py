@@ -252,7 +252,7 @@ def test_random_erase_blanks_one_rectangle_per_chosen_image():
     x = torch.rand(400, 3, 20, 30) + 0.5  # no zeros of its own
     torch.manual_seed(0)
     out = random_erase(x, p=1.0)
-    fractions, aspects = [], []
+    fractions, aspects, places = [], [], []
     for i in range(len(x)):
         zero = out[i] == 0
         assert torch.equal(zero[0], zero[1]) and torch.equal(zero[0], zero[2])  # across the channels
@@ -260,7 +260,12 @@ def test_random_erase_blanks_one_rectangle_per_chosen_image():
         top, left, h, w = _rectangle(zero[0])
         fractions.append(h * w / 600)
         aspects.append(h / w)
-    fractions, aspects = np.array(fractions), np.array(aspects)
+        places.append((top, left, top + h, left + w))
+    fractions, aspects, places = np.array(fractions), np.array(aspects), np.array(places)
+    # placed anywhere it fits: some touch each edge, and the corners vary
+    assert places[:, 0].min() == 0 and places[:, 1].min() == 0
+    assert places[:, 2].max() == 20 and places[:, 3].max() == 30
+    assert len(set(map(tuple, places[:, :2]))) > 200
     # area 2-33% of the image and aspect 0.3-3.3 before rounding the sides and clipping them
     # to the image (which only shrinks a side)
     assert fractions.min() >= 0.01 and fractions.max() <= 0.36
@@ -287,7 +292,20 @@ def test_erase_changes_the_training_and_resumes_exactly(tmp_path):
     _assert_resume_is_exact(data, config, tmp_path, on_device=True, full=full, full_history=full_history)
 
 
-def test_erase_needs_images(toy_data):
+def test_erase_needs_images_in_arrays(toy_data):
     config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=2, device="cpu", erase=0.5)
-    with pytest.raises(ValueError, match=r"erase=0.5 blanks rectangles of images, but the items have shape \(16,\)"):
+    with pytest.raises(ValueError, match=r"erase=0.5 needs images held in arrays"):
         train(build_model(config, toy_data.input_shape), toy_data, config, progress=False)
+    vectors = images().without_augmentation()
+    vectors = type(vectors)(vectors.x.reshape(len(vectors.x), -1), vectors.y)
+    with pytest.raises(ValueError, match=r"erase=0.5 blanks rectangles of images, but the items have shape \(144,\)"):
+        train(build_model(config, (144,)), vectors, config, progress=False)
+
+
+def test_erase_leaves_the_callers_generator_alone():
+    config = dataclasses.replace(CONFIG, erase=0.5)
+    model = build_model(config, (1, 12, 12))
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    train(model, images(augment=functools.partial(random_crop_flip, padding=2)), config, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)

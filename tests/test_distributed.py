@@ -188,8 +188,12 @@ def test_the_group_is_left_at_exit_and_by_shutdown(monkeypatch):
     monkeypatch.undo()
     store = torch.distributed.HashStore()
     torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
-    assert distributed.world() == (0, 1)
-    distributed.shutdown()
-    assert not torch.distributed.is_initialized()
-    distributed.shutdown()  # no-op once left
-    distributed._destroy()
+    try:
+        assert distributed.world() == (0, 1)
+        distributed.shutdown()
+        assert not torch.distributed.is_initialized()
+        distributed.shutdown()  # no-op once left
+        distributed._destroy()
+    finally:
+        if torch.distributed.is_initialized():  # never leave a group open in the test process
+            torch.distributed.destroy_process_group()

@@ -6,8 +6,8 @@ One operation, whole batches at a time: a random HxW crop of the zero-padded ima
 with a handedness), crops of a few pixels are: that is why the generic ``images`` preset
 crops only, and why flipping is a choice (``TrainConfig.augment``, CLI ``--augment``).
 
-A second operation can follow on images of any source (arrays, list files, decoded on a
-GPU or not): random erasing (``random_erase``, ``TrainConfig.erase``), which blanks one
+A second operation can follow the crop on images held in arrays: random erasing
+(``random_erase``, ``TrainConfig.erase``, chained by ``then_erase``), which blanks one
 rectangle of an image so that the network cannot lean on any one region of it
 (tuning/README.md has what it did for the fashion-mnist preset).
 
@@ -86,13 +86,25 @@ def augmentation(name: str, input_shape: tuple) -> Callable[[torch.Tensor], torc
     return functools.partial(random_crop_flip, padding=crop_padding(*input_shape[1:]), flip=name == "crop-flip")
 
 
+def then_erase(augment: Callable[[torch.Tensor], torch.Tensor] | None, p: float) -> Callable:
+    """``augment`` (None: none) followed by ``random_erase`` with probability ``p``: one
+    augmentation, so the rectangles are drawn from the same seeded stream right after the
+    crop, in whichever process draws the crop (picklable for loader workers)."""
+    return functools.partial(_augment_then_erase, augment, p)
+
+
+def _augment_then_erase(augment, p: float, x: torch.Tensor) -> torch.Tensor:
+    return random_erase(augment(x) if augment is not None else x, p)
+
+
 def random_erase(x: torch.Tensor, p: float, scale: tuple[float, float] = (0.02, 0.33),
                  ratio: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, H, W): with probability ``p`` per item, one rectangle of the
-    image set to 0 across its channels (Zhong et al. 2020; torchvision's RandomErasing with
-    value 0 and its defaults). The rectangle's area is a uniform fraction ``scale`` of the
-    image, its aspect (height / width) log-uniform in ``ratio``, its sides clipped to the
-    image, its place uniform among those where it fits.
+    image set to 0 (black, in [0, 1] pixels) across its channels (Zhong et al. 2020). The
+    rectangle's area is a uniform fraction ``scale`` of the image, its aspect (height /
+    width) log-uniform in ``ratio`` (the ranges of torchvision's RandomErasing), its sides
+    rounded and clipped to the image (torchvision redraws a rectangle that does not fit, up
+    to 10 times), its place uniform among those where it fits.
 
     Vectorised over the batch (one mask, no per-item loop) and drawn from the global
     generator of ``x``'s device, five numbers per item, so a seeded step erases the same
