@@ -142,7 +142,7 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
                         "(default: auto)")
     p.add_argument("--erase", type=float, default=None, metavar="P",
                    help="random erasing: the probability that a training image gets one random "
-                        "rectangle (2-33%% of its area) set to 0, after the crop; 0 is off; images only "
+                        "rectangle (2-33%% of its area) set to 0, after the crop; 0 is off; images held in arrays "
                         "(default: the preset's: 0.7 for fashion-mnist, else 0)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="arithmetic of the forward pass on a GPU: bf16 or fp16 mixed precision, or fp32 "
