@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from . import distributed
-from .batches import inference_batches, seed_for, training_batches
+from .batches import held_in_arrays, inference_batches, seed_for, training_batches
 from .checkpoint import check_resumable, load_checkpoint_state, load_model, save_checkpoint  # noqa: F401 (load_model: re-exported)
 from .config import TrainConfig
 from .continuation import beta_at
@@ -78,18 +78,14 @@ def training_dataset(dataset: Dataset, config: TrainConfig) -> Dataset:
     dataset = _with_augment(dataset, config)
     if not config.erase:
         return dataset
-    shape = tuple(dataset.x.shape[1:]) if hasattr(dataset, "x") else None
-    if shape is None or not hasattr(dataset, "with_augmentation"):
+    if not held_in_arrays(dataset):
         raise ValueError(f"erase={config.erase} needs images held in arrays (fashion-mnist, cifar10, npz:); "
                          f"{type(dataset).__name__} is not: use erase=0")
-    if len(shape) != 3:
-        raise ValueError(f"erase={config.erase} blanks rectangles of images, but the items have shape {shape}: "
-                         f"expected (C, H, W) images; use erase=0 for feature vectors")
     from .data.augment import then_erase
 
     # Part of the data set's augmentation, so drawn where its crop is drawn (on the training
     # device, or in a loader worker), right after it, from the step's seeded generator.
-    return dataset.with_augmentation(then_erase(dataset.augment, config.erase))
+    return dataset.with_augmentation(then_erase(dataset.augment, config.erase, tuple(dataset.x.shape[1:])))
 
 
 def _with_augment(dataset: Dataset, config: TrainConfig) -> Dataset:

@@ -80,16 +80,23 @@ def augmentation(name: str, input_shape: tuple) -> Callable[[torch.Tensor], torc
     (C, H, W), with the padding of ``crop_padding``."""
     if name not in AUGMENTATIONS:
         raise ValueError(f"augment={name!r} is invalid: expected True, False or one of {AUGMENTATIONS}")
-    if len(input_shape) != 3:
-        raise ValueError(f"augment={name!r} crops images, but the items have shape {tuple(input_shape)}: "
-                         f"expected (C, H, W) images; use augment=False for feature vectors")
+    _check_images(f"augment={name!r}", "crops images", input_shape, "augment=False")
     return functools.partial(random_crop_flip, padding=crop_padding(*input_shape[1:]), flip=name == "crop-flip")
 
 
-def then_erase(augment: Callable[[torch.Tensor], torch.Tensor] | None, p: float) -> Callable:
-    """``augment`` (None: none) followed by ``random_erase`` with probability ``p``: one
-    augmentation, so the rectangles are drawn from the same seeded stream right after the
-    crop, in whichever process draws the crop (picklable for loader workers)."""
+def _check_images(setting: str, does: str, input_shape: tuple, off: str) -> None:
+    if len(input_shape) != 3:
+        raise ValueError(f"{setting} {does}, but the items have shape {tuple(input_shape)}: "
+                         f"expected (C, H, W) images; use {off} for feature vectors")
+
+
+def then_erase(augment: Callable[[torch.Tensor], torch.Tensor] | None, p: float,
+               input_shape: tuple) -> Callable:
+    """``augment`` (None: none) followed by ``random_erase`` with probability ``p``, for
+    images of ``input_shape`` (C, H, W): one augmentation, so the rectangles are drawn from
+    the same seeded stream right after the crop, in whichever process draws the crop
+    (picklable for loader workers)."""
+    _check_images(f"erase={p}", "blanks rectangles of images", input_shape, "erase=0")
     return functools.partial(_augment_then_erase, augment, p)
 
 
