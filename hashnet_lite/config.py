@@ -20,7 +20,7 @@ AUGMENTATIONS = ("crop", "crop-flip")  # what ``augment`` may name (data/augment
 PRECISIONS = ("bf16", "fp16")  # the low-precision type of mixed precision on CUDA
 # Fields added after results were recorded: at their defaults they are left out of a
 # result's run key (experiments.run_key), so that the rows made before them stay valid.
-LATE_FIELDS = ("precision", "compile", "channels_last", "erase")
+LATE_FIELDS = ("precision", "compile", "channels_last", "erase", "convs")
 # torch.compile's modes (TrainConfig.compile may name one; True is "default").
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -34,6 +34,7 @@ class TrainConfig:
     pretrained: bool = False  # torchvision ImageNet weights for alexnet/resnet*/vgg16
     hidden: int = 512  # width of the mlp/cnn backbones' feature layer
     width: int = 16  # the cnn backbone's first conv channels (then 2x, 4x)
+    convs: int = 3  # the cnn backbone's conv layers, 3-6: one per resolution, extra ones at the smallest first
     dropout: float = 0.2  # dropout of the mlp/cnn backbones (0 makes DDP match one process)
     # Training augmentation: True, the data set's own (crop + flip for fashion-mnist, cifar10
     # and list: images; digits and npz: have none); False, none; 'crop' or 'crop-flip', that
@@ -120,6 +121,7 @@ class TrainConfig:
         _check(_finite(self.lr) and self.lr > 0, "lr", self.lr, "a positive finite number")
         _check(isinstance(self.hidden, int) and self.hidden >= 1, "hidden", self.hidden, "an integer >= 1")
         _check(_integer(self.width) and self.width >= 1, "width", self.width, "an integer >= 1")
+        _check(_integer(self.convs) and 3 <= self.convs <= 6, "convs", self.convs, "an integer from 3 to 6")
         _check(isinstance(self.augment, bool) or self.augment in AUGMENTATIONS, "augment", self.augment,
                f"True (the data set's own), False or one of {AUGMENTATIONS}")
         _check(_number(self.erase) and 0 <= self.erase <= 1, "erase", self.erase,

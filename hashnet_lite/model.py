@@ -42,21 +42,31 @@ class MLP(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """Three conv blocks for small images (B, C, H, W), H and W from 8 up."""
+    """Conv blocks at three resolutions for small images (B, C, H, W), H and W from 8 up."""
 
-    def __init__(self, in_channels: int, hidden: int = 512, dropout: float = 0.2, width: int = 16):
+    def __init__(self, in_channels: int, hidden: int = 512, dropout: float = 0.2, width: int = 16,
+                 convs: int = 3):
         super().__init__()
+        if not (isinstance(convs, int) and 3 <= convs <= 6):
+            raise ValueError(f"convs={convs!r} is invalid: expected an integer from 3 to 6")
 
         def block(c_in, c_out):
             return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
-        # One conv per resolution, width-2w-4w channels (16-32-64 by default: a 28x28 image
-        # costs ~2M multiply-adds, so Fashion-MNIST trains in minutes on a CPU).
+        # width-2w-4w channels at full, 1/2 and 1/4 resolution (16-32-64 by default: a 28x28
+        # image costs ~2M multiply-adds, so Fashion-MNIST trains in minutes on a CPU). One conv
+        # per resolution; ``convs`` beyond 3 add a second one, at the smallest resolution first,
+        # where a layer costs least (a 4w->4w conv at 7x7 as much as a 2w->4w one).
         w = width
+        per_stage = [1 + (convs - 3 > i) for i in (2, 1, 0)]  # stages at full, 1/2, 1/4 size
+
+        def stage(c_in, c_out, n):
+            return block(c_in, c_out) + [layer for _ in range(n - 1) for layer in block(c_out, c_out)]
+
         self.features = nn.Sequential(
-            *block(in_channels, w), nn.MaxPool2d(2, ceil_mode=True),
-            *block(w, 2 * w), nn.MaxPool2d(2, ceil_mode=True),
-            *block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(2),
+            *stage(in_channels, w, per_stage[0]), nn.MaxPool2d(2, ceil_mode=True),
+            *stage(w, 2 * w, per_stage[1]), nn.MaxPool2d(2, ceil_mode=True),
+            *stage(2 * w, 4 * w, per_stage[2]), nn.AdaptiveAvgPool2d(2),
         )
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 4, hidden), nn.ReLU(inplace=True),
                                   nn.Dropout(dropout))
@@ -173,7 +183,8 @@ def resolve_backbone(name: str, input_shape: tuple[int, ...]) -> str:
 
 
 def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool = False,
-                   hidden: int = 512, dropout: float = 0.2, width: int = 16) -> tuple[nn.Module, int]:
+                   hidden: int = 512, dropout: float = 0.2, width: int = 16,
+                   convs: int = 3) -> tuple[nn.Module, int]:
     """(backbone, feature width) for inputs of ``input_shape`` (without the batch axis).
 
     ``dropout`` applies to the mlp/cnn backbones (torchvision models keep their own).
@@ -197,7 +208,7 @@ def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool 
         if pretrained:
             raise ValueError("pretrained=True is only available for torchvision backbones "
                              f"{TORCHVISION_BACKBONES}, not 'cnn'")
-        net = SmallCNN(input_shape[0], hidden, dropout, width)
+        net = SmallCNN(input_shape[0], hidden, dropout, width, convs)
         return net, net.out_features
     if name in TORCHVISION_BACKBONES:
         return torchvision_backbone(name, input_shape[0], pretrained)
@@ -207,7 +218,8 @@ def build_backbone(name: str, input_shape: tuple[int, ...], *, pretrained: bool 
 def backbone_for(config, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     """``build_backbone`` with the backbone fields of a ``TrainConfig``."""
     return build_backbone(config.backbone, tuple(input_shape), pretrained=config.pretrained,
-                          hidden=config.hidden, dropout=config.dropout, width=config.width)
+                          hidden=config.hidden, dropout=config.dropout, width=config.width,
+                          convs=config.convs)
 
 
 def build_model(config, input_shape: tuple[int, ...], *, model_class: type = None, **extra) -> HashNet:

@@ -131,6 +131,45 @@ def test_cnn_width_sets_the_channels():
         assert net(torch.randn(2, 1, 28, 28), 1.0).shape == (2, 32)
 
 
+def test_cnn_convs_add_layers_at_the_smallest_resolution_first():
+    # The resolution each conv sees, for a 28x28 input: 28 (w), 14 (2w), 7 (4w).
+    expected = {3: [(16, 28), (32, 14), (64, 7)],
+                4: [(16, 28), (32, 14), (64, 7), (64, 7)],
+                5: [(16, 28), (32, 14), (32, 14), (64, 7), (64, 7)],
+                6: [(16, 28), (16, 28), (32, 14), (32, 14), (64, 7), (64, 7)]}
+    for convs, layers in expected.items():
+        net = build_model(TrainConfig(backbone="cnn", hidden=16, convs=convs), (1, 28, 28))
+        seen = []
+        hooks = [m.register_forward_hook(lambda m, i, o: seen.append((o.shape[1], o.shape[-1])))
+                 for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert net(torch.randn(2, 1, 28, 28), 1.0).shape == (2, 32)
+        for h in hooks:
+            h.remove()
+        assert seen == layers, convs
+
+
+def test_cnn_convs_3_is_the_network_of_before():
+    # convs came after results were recorded: at 3 the backbone is the one-conv-per-resolution
+    # network of before, with the same parameter names and the same values from the same seed.
+    from torch import nn
+
+    def block(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    torch.manual_seed(4)
+    before = nn.Module()
+    before.features = nn.Sequential(*block(1, 16), nn.MaxPool2d(2, ceil_mode=True), *block(16, 32),
+                                    nn.MaxPool2d(2, ceil_mode=True), *block(32, 64), nn.AdaptiveAvgPool2d(2))
+    before.head = nn.Sequential(nn.Flatten(), nn.Linear(256, 24), nn.ReLU(), nn.Dropout(0.2))
+    torch.manual_seed(4)
+    now = M.SmallCNN(1, hidden=24, convs=3)
+    want, got = before.state_dict(), now.state_dict()
+    assert list(got) == list(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    with pytest.raises(ValueError, match="convs=7"):
+        build_backbone("cnn", (1, 28, 28), convs=7)
+
+
 def _forward_backward(net, shape, batch=2):
     net.train()
     x = torch.randn(batch, *shape)
