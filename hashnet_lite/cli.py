@@ -144,6 +144,9 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
                    help="random erasing: the probability that a training image gets one random "
                         "rectangle (2-33%% of its area) set to 0, after the crop; 0 is off; images held in arrays "
                         "(default: the preset's: 0.7 for fashion-mnist, else 0)")
+    p.add_argument("--convs", type=int, choices=range(3, 7), default=None, metavar="N",
+                   help="conv layers of the cnn backbone, 3-6: one per resolution, then a second one at "
+                        "the smallest resolution first (default: the preset's: 4 for fashion-mnist, else 3)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="arithmetic of the forward pass on a GPU: bf16 or fp16 mixed precision, or fp32 "
                         "(default: bf16; the CPU always trains in fp32)")
@@ -230,6 +233,7 @@ def _config_and_data(args):
                      weighting=args.weighting, continuous_similarity=args.continuous_similarity,
                      device=args.device, num_workers=args.num_workers, compile=args.compile,
                      augment={"auto": None, "none": False}.get(args.augment, args.augment), erase=args.erase,
+                     convs=args.convs,
                      channels_last={"auto": None, "on": True, "off": False}[args.channels_last])
     if args.precision is not None:
         overrides.update(amp=args.precision != "fp32", precision="bf16" if args.precision == "fp32" else args.precision)
@@ -246,6 +250,9 @@ def _config_and_data(args):
     if len(data.input_shape) == 1 and backbone != "mlp":
         raise ValueError(f"--backbone={backbone!r} needs images but {args.data!r} holds feature vectors "
                          f"of shape {tuple(data.input_shape)}; use --backbone mlp")
+    if args.convs is not None and backbone != "cnn":
+        raise ValueError(f"--convs={args.convs} sets the layers of the cnn backbone, but this run trains "
+                         f"{backbone!r}; leave --convs out or use --backbone cnn")
     return data, config, topk, preset
 
 

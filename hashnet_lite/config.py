@@ -34,7 +34,9 @@ class TrainConfig:
     pretrained: bool = False  # torchvision ImageNet weights for alexnet/resnet*/vgg16
     hidden: int = 512  # width of the mlp/cnn backbones' feature layer
     width: int = 16  # the cnn backbone's first conv channels (then 2x, 4x)
-    convs: int = 3  # the cnn backbone's conv layers, 3-6: one per resolution, extra ones at the smallest first
+    # The cnn backbone's conv layers, 3-6: one per resolution, extra ones at the smallest first.
+    # Like width and hidden, other backbones ignore it (but a non-default value is in the run key).
+    convs: int = 3
     dropout: float = 0.2  # dropout of the mlp/cnn backbones (0 makes DDP match one process)
     # Training augmentation: True, the data set's own (crop + flip for fashion-mnist, cifar10
     # and list: images; digits and npz: have none); False, none; 'crop' or 'crop-flip', that

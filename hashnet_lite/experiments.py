@@ -267,9 +267,11 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
             diffs.add(f"topk {r.get('topk')} (now {topk})")
         if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind != "shallow" and isinstance(r.get("config"), dict):
             now = method_config(r["method"], dataclasses.replace(config, bits=r["bits"])).to_dict()
+            # a row made before a late field existed ran at that field's default
+            then = {**{k: getattr(TrainConfig(), k) for k in LATE_FIELDS}, **r["config"]}
             for k, v in now.items():
-                if k not in RESUMABLE_FIELDS - {"iters"} and k in r["config"] and r["config"][k] != v:
-                    diffs.add(f"{k} {r['config'][k]!r} (now {v!r})")
+                if k not in RESUMABLE_FIELDS - {"iters"} and k in then and then[k] != v:
+                    diffs.add(f"{k} {then[k]!r} (now {v!r})")
     return "; ".join(sorted(diffs)) or "other settings"
 
 

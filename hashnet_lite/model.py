@@ -47,7 +47,7 @@ class SmallCNN(nn.Module):
     def __init__(self, in_channels: int, hidden: int = 512, dropout: float = 0.2, width: int = 16,
                  convs: int = 3):
         super().__init__()
-        if not (isinstance(convs, int) and 3 <= convs <= 6):
+        if not (isinstance(convs, int) and not isinstance(convs, bool) and 3 <= convs <= 6):
             raise ValueError(f"convs={convs!r} is invalid: expected an integer from 3 to 6")
 
         def block(c_in, c_out):
@@ -55,10 +55,11 @@ class SmallCNN(nn.Module):
 
         # width-2w-4w channels at full, 1/2 and 1/4 resolution (16-32-64 by default: a 28x28
         # image costs ~2M multiply-adds, so Fashion-MNIST trains in minutes on a CPU). One conv
-        # per resolution; ``convs`` beyond 3 add a second one, at the smallest resolution first,
-        # where a layer costs least (a 4w->4w conv at 7x7 as much as a 2w->4w one).
+        # per resolution; ``convs`` beyond 3 add a second one, at the smallest resolution first.
+        # Each second conv costs the same multiply-adds (the channels double as the side halves),
+        # but at 7x7 it moves the least activation memory and sees the widest part of the image.
         w = width
-        per_stage = [1 + (convs - 3 > i) for i in (2, 1, 0)]  # stages at full, 1/2, 1/4 size
+        per_stage = {3: (1, 1, 1), 4: (1, 1, 2), 5: (1, 2, 2), 6: (2, 2, 2)}[convs]  # full, 1/2, 1/4
 
         def stage(c_in, c_out, n):
             return block(c_in, c_out) + [layer for _ in range(n - 1) for layer in block(c_out, c_out)]

@@ -86,7 +86,7 @@ def test_missing_npz_keys_and_mismatched_rows(tmp_path, capsys, no_training):
 
 
 @pytest.mark.parametrize("argv", [["--bits", "0"], ["--bits", "x"], ["--backbone", "lenet"], ["--topk", "0"],
-                                  ["--iters", "-3"], ["--compile", "fastest"]])
+                                  ["--iters", "-3"], ["--compile", "fastest"], ["--convs", "7"]])
 def test_bad_arguments_are_refused_by_the_parser(tmp_path, capsys, no_training, argv):
     with pytest.raises(SystemExit) as err:
         run(["train", "--out", tmp_path / "o", *argv])
@@ -98,6 +98,12 @@ def test_erasing_feature_vectors_is_refused_before_training(tmp_path, capsys, no
     npz = write_npz(tmp_path / "d.npz")
     assert run(["train", "--data", f"npz:{npz}", "--erase", "0.5", "--out", tmp_path / "o"]) == 2
     assert "erase=0.5 blanks rectangles of images" in capsys.readouterr().err
+
+
+def test_convs_for_another_backbone_is_refused_before_training(tmp_path, capsys, no_training):
+    npz = write_npz(tmp_path / "d.npz")
+    assert run(["train", "--data", f"npz:{npz}", "--convs", "4", "--out", tmp_path / "o"]) == 2
+    assert "--convs=4 sets the layers of the cnn backbone, but this run trains 'mlp'" in capsys.readouterr().err
 
 
 def test_image_backbone_on_feature_vectors_is_refused(tmp_path, capsys, no_training):
@@ -138,9 +144,10 @@ def test_demo_runs_and_beats_the_baselines(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fields", [
-    ([], dict(channels_last=None, compile=False, amp=True, precision="bf16", augment=True, erase=0.0)),
-    (["--channels-last", "on", "--compile", "--precision", "fp16", "--augment", "crop", "--erase", "0.25"],
-     dict(channels_last=True, compile=True, amp=True, precision="fp16", augment="crop", erase=0.25)),
+    ([], dict(channels_last=None, compile=False, amp=True, precision="bf16", augment=True, erase=0.0, convs=3)),
+    (["--channels-last", "on", "--compile", "--precision", "fp16", "--augment", "crop", "--erase", "0.25",
+      "--convs", "5"],
+     dict(channels_last=True, compile=True, amp=True, precision="fp16", augment="crop", erase=0.25, convs=5)),
     (["--channels-last", "off", "--precision", "fp32", "--augment", "none", "--compile", "reduce-overhead"],
      dict(channels_last=False, amp=False, augment=False, compile="reduce-overhead")),
 ])

@@ -16,7 +16,8 @@ from hashnet_lite.config import TrainConfig
     (dict(alpha=-1.0), "alpha"), (dict(class_num=0.0), "class_num"), (dict(device="tpu"), "device"),
     (dict(log_every=0), "log_every"), (dict(checkpoint_every=0), "checkpoint_every"),
     (dict(dropout=1.0), "dropout"), (dict(dropout=-0.1), "dropout"), (dict(width=0), "width"),
-    (dict(width=8.0), "width"), (dict(convs=2), "convs"), (dict(convs=7), "convs"), (dict(augment=1), "augment"), (dict(erase=-0.1), "erase"),
+    (dict(width=8.0), "width"),
+    (dict(convs=2), "convs"), (dict(convs=7), "convs"), (dict(augment=1), "augment"), (dict(erase=-0.1), "erase"),
     (dict(erase=1.5), "erase"), (dict(erase="yes"), "erase"),
 ])
 def test_config_validation_names_the_field(change, field):

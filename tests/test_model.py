@@ -162,12 +162,19 @@ def test_cnn_convs_3_is_the_network_of_before():
                                     nn.MaxPool2d(2, ceil_mode=True), *block(32, 64), nn.AdaptiveAvgPool2d(2))
     before.head = nn.Sequential(nn.Flatten(), nn.Linear(256, 24), nn.ReLU(), nn.Dropout(0.2))
     torch.manual_seed(4)
-    now = M.SmallCNN(1, hidden=24, convs=3)
+    now = M.SmallCNN(1, hidden=24)  # the default is 3
     want, got = before.state_dict(), now.state_dict()
     assert list(got) == list(want)
     assert all(torch.equal(got[k], want[k]) for k in want)
-    with pytest.raises(ValueError, match="convs=7"):
-        build_backbone("cnn", (1, 28, 28), convs=7)
+    x = torch.randn(3, 1, 28, 28)
+    before.eval(), now.eval()
+    assert torch.equal(now(x), before.head(before.features(x)))  # pools and order too
+
+
+@pytest.mark.parametrize("convs", [2, 7, 4.0])
+def test_cnn_convs_outside_3_to_6_are_refused(convs):
+    with pytest.raises(ValueError, match=rf"convs={convs!r} is invalid: expected an integer from 3 to 6"):
+        build_backbone("cnn", (1, 28, 28), convs=convs)
 
 
 def _forward_backward(net, shape, batch=2):

@@ -273,6 +273,18 @@ def test_reproduce_rerun_made_otherwise_is_refused_never_relabelled(tmp_path, np
     assert {name: (out / name).read_bytes() for name in before} == before
 
 
+def test_rows_made_before_a_late_field_are_explained_by_its_default(tmp_path, npz_pair, finished_reproduction):
+    """A row written before a config field existed (here channels_last, stripped from the rows)
+    ran at that field's default, and the refusal names the field, not just 'other settings'."""
+    out = copy_run(finished_reproduction, tmp_path / "out")
+    rows = json.loads((out / "results.json").read_text())
+    for r in rows:
+        r.get("config", {}).pop("channels_last", None)
+    (out / "results.json").write_text(json.dumps(rows))
+    line = refused(cli(*reproduce_args(f"npz:{npz_pair['a']}", out, "--channels-last", "on")), "--overwrite")
+    assert "channels_last None (now True)" in line
+
+
 def test_reproduce_overwrite_recomputes_rows_made_otherwise(tmp_path, npz_pair, finished_reproduction):
     """--overwrite with --seed 3: every row is made afresh with seed 3 (as a fresh folder would)."""
     out = copy_run(finished_reproduction, tmp_path / "out")
