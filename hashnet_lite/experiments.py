@@ -253,6 +253,7 @@ def _read_json(path: Path, kind: type, overwrite: bool):
 def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, topk) -> str:
     """What differs between ``rows`` (made by another run) and this run, in words."""
     diffs = set()
+    late_defaults = {k: getattr(TrainConfig(), k) for k in LATE_FIELDS}  # what rows made before them ran
     for r in rows:
         if "run" not in r:
             diffs.add("made before rows were keyed by their data and config")
@@ -267,8 +268,7 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
             diffs.add(f"topk {r.get('topk')} (now {topk})")
         if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind != "shallow" and isinstance(r.get("config"), dict):
             now = method_config(r["method"], dataclasses.replace(config, bits=r["bits"])).to_dict()
-            # a row made before a late field existed ran at that field's default
-            then = {**{k: getattr(TrainConfig(), k) for k in LATE_FIELDS}, **r["config"]}
+            then = {**late_defaults, **r["config"]}
             for k, v in now.items():
                 if k not in RESUMABLE_FIELDS - {"iters"} and k in then and then[k] != v:
                     diffs.add(f"{k} {then[k]!r} (now {v!r})")

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check
+
 TORCHVISION_BACKBONES = ("alexnet", "resnet18", "resnet50", "vgg16")
 # Smallest input side each torchvision backbone accepts (alexnet's stride-4 stem and
 # three max-pools need 63 pixels; the others need 32 to keep their pools non-empty).
@@ -47,8 +49,8 @@ class SmallCNN(nn.Module):
     def __init__(self, in_channels: int, hidden: int = 512, dropout: float = 0.2, width: int = 16,
                  convs: int = 3):
         super().__init__()
-        if not (isinstance(convs, int) and not isinstance(convs, bool) and 3 <= convs <= 6):
-            raise ValueError(f"convs={convs!r} is invalid: expected an integer from 3 to 6")
+        check(isinstance(convs, int) and not isinstance(convs, bool) and 3 <= convs <= 6,
+              "convs", convs, "an integer from 3 to 6")
 
         def block(c_in, c_out):
             return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
