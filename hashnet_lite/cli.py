@@ -213,9 +213,22 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                        help=f"methods to run, from {' '.join(NAMES)} (default: {' '.join(DEFAULT_METHODS)})")
     repro.add_argument("--overwrite", action="store_true",
-                       help="make again the rows and checkpoints in --out that were made otherwise (other "
-                            "data, seed or options) or cannot be read (default: off: such a folder is refused)")
+                       help="remove the rows in --out that were made otherwise (other data, seed or options) "
+                            "with their checkpoints, and make the rows asked for (default: off: such a folder "
+                            "is refused)")
+    _add_parallel(repro)
     return parser
+
+
+def _add_parallel(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=_positive_int("jobs"), default=1, metavar="N",
+                   help="worker processes on this machine, each taking the next free row: on the CPU each "
+                        "gets its share of the cores (2 cores, --jobs 2: one thread each); on a GPU all N "
+                        "share it (default: 1)")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="run only the I-th of N disjoint shares of the rows (1 <= I <= N), for a job array: "
+                        "every share writes into the same --out, and the last to finish writes the table "
+                        "(default: every row)")
 
 
 def _config_and_data(args):
@@ -279,18 +292,79 @@ def cmd_train(args) -> int:
 def cmd_reproduce(args) -> int:
     from .distributed import is_main_process
     from .experiments import reproduce
-    from .runs import RunLock, prepare_out_dir
+    from .rows import parse_shard
+    from .runs import prepare_out_dir
 
     methods = check_methods(args.methods or DEFAULT_METHODS)
+    shard = parse_shard(args.shard)
+    if shard is not None and args.jobs > 1:
+        raise ValueError(f"--jobs {args.jobs} with --shard {args.shard}: pass one (--jobs runs its workers "
+                         f"on this machine; --shard is one share of a job array)")
     out = prepare_out_dir(args.out)
-    with RunLock(out):
+    with _folder_lock(out, shard):
         data, config, topk, preset = _config_and_data(args)
+        if args.jobs > 1:
+            _run_workers(args, args.jobs, config.device)
         rows = reproduce(data, args.bits, out, config, topk=topk, methods=methods, preset=preset,
-                         progress=not args.no_progress, overwrite=args.overwrite)
-    if is_main_process():
+                         progress=not args.no_progress, overwrite=args.overwrite, shard=shard)
+    if is_main_process() and not _is_worker():
         print((out / "results.md").read_text())
         print(f"{len(rows)} rows -> {args.out}/results.json")
     return 0
+
+
+def _is_worker() -> bool:
+    import os
+
+    return bool(os.environ.get(WORKER_ENV))
+
+
+WORKER_ENV = "HASHNET_LITE_WORKER"  # set in the processes that --jobs starts
+
+
+def _folder_lock(out: Path, shard):
+    """The folder's run lock, except for a share of a job array and for --jobs' workers, which
+    share the folder and exclude one another row by row (``rows``)."""
+    import contextlib
+
+    from .runs import RunLock
+
+    if shard is not None or _is_worker():
+        return contextlib.nullcontext()
+    return RunLock(out)
+
+
+def _run_workers(args, jobs: int, device: str) -> None:
+    """Starts ``jobs`` copies of this command (without --jobs) and waits for them. Each takes
+    the next row no other process holds; on the CPU each gets cores // jobs threads."""
+    import os
+    import subprocess
+
+    argv = list(args.argv)
+    for i, token in enumerate(argv):  # drop --jobs N / --jobs=N
+        if token == "--jobs":
+            del argv[i:i + 2]
+            break
+        if token.startswith("--jobs="):
+            del argv[i]
+            break
+    if "--no-progress" not in argv:
+        argv.append("--no-progress")  # N progress bars on one terminal read as noise
+    env = {**os.environ, WORKER_ENV: "1"}
+    if device == "cpu" or device == "auto" and not _cuda_available():
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    procs = [subprocess.Popen([sys.executable, "-m", "hashnet_lite", *argv], env=env) for _ in range(jobs)]
+    codes = [p.wait() for p in procs]
+    failed = [i + 1 for i, code in enumerate(codes) if code != 0]
+    if failed:
+        warnings.warn(f"--jobs: worker(s) {failed} of {jobs} exited with {[codes[i - 1] for i in failed]}; the "
+                      f"rows they did not finish are made now, in this process", RuntimeWarning, stacklevel=2)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def cmd_demo(args) -> int:
@@ -343,6 +417,7 @@ USER_ERRORS = (HashNetLiteError, ValueError, FileNotFoundError, PretrainedWeight
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     command = {"demo": cmd_demo, "train": cmd_train, "reproduce": cmd_reproduce}[args.command]
     previous = warnings.formatwarning
     warnings.formatwarning = _one_line_warning

@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +34,13 @@ from .checkpoint import RESUMABLE_FIELDS, check_resumable, load_checkpoint_state
 from .config import LATE_FIELDS, TrainConfig
 from .data.container import data_fingerprint
 from .distributed import is_main_process
-from .errors import CheckpointError, RunFolderError
+from .errors import CheckpointError, RunFolderError, TrainingDiverged
 from .io import save_npz_atomic, write_json_atomic, write_text_atomic
 from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, loss_hyperparameters, method_config
 from .model import torchvision_backbone
 from .presets import PROTOCOLS
 from .presets import shallow_inputs as preset_shallow_inputs
+from .rows import RowStore, in_shard, row_name
 from .runs import note
 from .train import encode, fit, resolve_device
 
@@ -250,6 +253,16 @@ def _read_json(path: Path, kind: type, overwrite: bool):
                              f"reused) or move it away") from e
 
 
+def _legacy_name(row: dict) -> dict:
+    """A row written when "HashNet+C" named the ranking of HashNet's continuous outputs (rows
+    without precision within radius 2): renamed HashNet-nobin, its number and run kept."""
+    if row.get("method") == "HashNet+C" and "precision_radius2" not in row and "status" not in row:
+        row = {**row, "method": "HashNet-nobin"}
+        if "run" in row:
+            row["key"] = _row_key("HashNet-nobin", row["bits"], row["run"])
+    return row
+
+
 def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, topk) -> str:
     """What differs between ``rows`` (made by another run) and this run, in words."""
     diffs = set()
@@ -266,7 +279,7 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
                       f"split seed {fingerprint['split_seed']})")
         if r.get("topk") != topk:
             diffs.add(f"topk {r.get('topk')} (now {topk})")
-        if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind != "shallow" and isinstance(r.get("config"), dict):
+        if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind == "trained" and isinstance(r.get("config"), dict):
             now = method_config(r["method"], dataclasses.replace(config, bits=r["bits"])).to_dict()
             then = {**late_defaults, **r["config"]}
             for k, v in now.items():
@@ -275,17 +288,19 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
     return "; ".join(sorted(diffs)) or "other settings"
 
 
-def _check_checkpoints(out: Path, todo, config: TrainConfig, meta: dict, overwrite: bool) -> None:
-    """Before any training: every checkpoint a row in ``todo`` would resume from must belong
-    to this run (data, config, steps) and be readable; otherwise refused, or with
-    ``overwrite`` deleted (that row trains from scratch)."""
-    for method, bits in todo:
-        path = out / "checkpoints" / f"{method}-{bits}.pt"
-        if REGISTRY[method].kind != "trained" or not path.is_file():
+def _check_checkpoints(out: Path, units, config: TrainConfig, meta: dict, overwrite: bool) -> None:
+    """Before any training: every checkpoint a unit would resume from must belong to this
+    run (data, config, steps) and be readable; otherwise refused, or with ``overwrite``
+    deleted (that row trains from scratch)."""
+    for unit in units:
+        if unit.method is None:
+            continue
+        path = out / "checkpoints" / f"{unit.method}-{unit.bits}.pt"
+        if not path.is_file():
             continue
         try:
             state = load_checkpoint_state(path)
-            check_resumable(state["config"], method_config(method, dataclasses.replace(config, bits=bits)),
+            check_resumable(state["config"], method_config(unit.method, dataclasses.replace(config, bits=unit.bits)),
                             saved_meta=state.get("meta") or {}, meta=meta, step=state["step"], path=path)
         except CheckpointError as e:
             if not overwrite:
@@ -294,25 +309,80 @@ def _check_checkpoints(out: Path, todo, config: TrainConfig, meta: dict, overwri
             note(f"--overwrite: removed {str(path)!r} ({str(e).split(': ', 1)[-1][:120]}...)")
 
 
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One unit of a reproduction's work: a trained method at one code length (with the rows
+    that come from its model: HashNet-nobin, and ITQ / LSH when they are fitted on its
+    backbone), or the shallow methods of one code length."""
+
+    bits: int
+    method: str | None  # the trained method; None: shallow rows only
+    rows: tuple  # the method names whose rows this unit writes
+
+    @property
+    def name(self) -> str:
+        return row_name(self.method or "shallow", self.bits)
+
+
+def _units(methods, bits_list, source: str) -> list[Unit]:
+    """The units in a fixed order (the order shards are dealt from)."""
+    units = []
+    for bits in bits_list:
+        shallow = tuple(m for m in methods if REGISTRY[m].kind == "shallow")
+        with_hashnet = source == "hashnet-backbone" and "HashNet" in methods
+        for m in methods:
+            if REGISTRY[m].kind != "trained":
+                continue
+            rows = (m,)
+            if m == "HashNet":
+                rows += tuple(x for x in methods if REGISTRY[x].kind == "continuous")
+                rows += shallow if with_hashnet else ()
+            units.append(Unit(bits, m, rows))
+        if shallow and not with_hashnet:
+            units.append(Unit(bits, None, shallow))
+    return units
+
+
+def _distinct_codes(codes: np.ndarray) -> int:
+    return int(np.unique(np.asarray(codes) > 0, axis=0).shape[0])
+
+
+def _diverged_step(error: Exception) -> int | None:
+    numbers = re.findall(r"step (?:\d+ and )?(\d+)", str(error)) or re.findall(r"and (\d+)", str(error))
+    return int(numbers[-1]) if numbers else None
+
+
 def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: int | None,
               methods=DEFAULT_METHODS, preset: str | None = None, pr_bits: int | None = None,
-              progress: bool = True, overwrite: bool = False, shallow_inputs: str | None = None) -> list[dict]:
-    """Every method at every code length on one split. Writes ``results.json`` (rows of
-    method, bits, map, topk, ...) after each row, ``results.md``, ``pr_curves.json`` and
-    the plots. Rows already in ``results.json`` that this run would make (the same
-    ``run_key``) are kept and skipped; rows made otherwise raise ``RunFolderError`` saying
-    what differs, or with ``overwrite=True`` are dropped and made again, as are unreadable
-    files and checkpoints of another run. Under torchrun every rank trains; only rank 0
-    encodes, evaluates and writes.
+              progress: bool = True, overwrite: bool = False, shallow_inputs: str | None = None,
+              shard: tuple[int, int] | None = None) -> list[dict]:
+    """Every method at every code length on one split. Each unit of work (a trained method at
+    one code length; the shallow methods of one length) writes its rows to ``out/rows/`` and
+    its checkpoint to ``out/checkpoints/``; ``results.json`` (rows of method, bits, map,
+    topk, ...), ``results.md``, ``pr_curves.json`` and the plots are assembled from the row
+    files. Several processes may work on one folder at once (``rows``): ``shard=(i, n)``
+    takes the i-th of n disjoint shares of the units; any process skips the units that are
+    written or that another process holds.
+
+    Rows already written that this run would make (the same ``run_key``) are kept; rows made
+    otherwise raise ``RunFolderError`` saying what differs, or with ``overwrite=True`` are
+    removed with their checkpoints and made again, as are checkpoints of another run. A
+    method whose training diverges, or whose codes collapse (fewer distinct database codes
+    than classes), gets a row that says so (``status``) and the others go on. Under torchrun
+    every rank trains; only rank 0 encodes, evaluates and writes.
 
     ``shallow_inputs`` ('pixels' or 'features'; None: ``presets.SHALLOW_INPUTS`` for the data)
     is what ITQ and LSH are fitted on. Features are the pretrained AlexNet's fc7 when its
     weights file is on disk, else those of HashNet at the same code length, trained by this
-    run (after the deep methods of that length) or finished earlier in ``out/checkpoints``;
-    with neither, a ValueError before any training. Each shallow row records its ``inputs``
-    ('pixels', 'alexnet-fc7' or 'hashnet-backbone'); the shallow rows of one code length
-    share one pass over the data, and their ``seconds`` is that pass's."""
+    run (in HashNet's unit) or finished earlier in ``out/checkpoints``; with neither, a
+    ValueError before any training. Each shallow row records its ``inputs`` ('pixels',
+    'alexnet-fc7' or 'hashnet-backbone'); the shallow rows of one code length share one pass
+    over the data, and their ``seconds`` is that pass's."""
     methods = check_methods(methods)
+    for m in methods:
+        if REGISTRY[m].kind == "continuous" and "HashNet" not in methods:
+            raise ValueError(f"methods={list(methods)!r}: {m} ranks the continuous outputs of HashNet's model; "
+                             f"add HashNet to --methods")
     inputs = preset_shallow_inputs(data.spec) if shallow_inputs is None else shallow_inputs
     if inputs not in ("pixels", "features"):
         raise ValueError(f"shallow_inputs={shallow_inputs!r} is invalid: expected 'pixels', 'features' or None")
@@ -321,134 +391,220 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
         raise ValueError(f"bits={bits_list!r} is invalid: expected one or more integers >= 1")
     out = Path(out)
     pr_bits = pr_bits if pr_bits is not None else (32 if 32 in bits_list else bits_list[len(bits_list) // 2])
-    results_path, pr_path = out / "results.json", out / "pr_curves.json"
     fingerprint = data_fingerprint(data)
     run = run_key(fingerprint, config, topk)
-    rows = _read_json(results_path, list, overwrite) or []
-    pr_curves = _read_json(pr_path, dict, overwrite)
-    pr_lost, pr_curves = pr_curves is None, pr_curves or {}
-    foreign = [r for r in rows if r.get("run") != run]
+    store = RowStore(out)
+    existing = _existing_rows(out, store, overwrite)
+    foreign = {name: r for name, r in existing.items() if r.get("run") != run}
     if foreign:
+        why = _made_otherwise(list(foreign.values()), fingerprint, config, topk)
         if not overwrite:
             raise RunFolderError(
-                f"{str(out)!r} holds {len(foreign)} result rows made otherwise "
-                f"({_made_otherwise(foreign, fingerprint, config, topk)}); their numbers would be shown "
-                f"under this run's labels. Pass --overwrite to make them again with these settings, or "
-                f"choose another --out")
-        note(f"--overwrite: {len(foreign)} rows made otherwise are made again "
-             f"({_made_otherwise(foreign, fingerprint, config, topk)})")
-        rows = [r for r in rows if r.get("run") == run]
-    pr_curves = {m: c for m, c in pr_curves.items() if isinstance(c, dict) and c.get("run") == run}
-    if pr_lost:  # the binary rows at pr_bits are made again for their curves (from finished checkpoints)
-        rows = [r for r in rows if r["bits"] != pr_bits or r["method"] not in methods or r["method"] == "HashNet+C"]
-    done = {(r["method"], r["bits"]) for r in rows}
+                f"{str(out)!r} holds {len(foreign)} result rows made otherwise ({why}); their numbers would be "
+                f"shown under this run's labels. Pass --overwrite to remove them (and their checkpoints) and make "
+                f"the rows asked for with these settings, or choose another --out")
+        for name, r in foreign.items():
+            store.remove(name)
+            ckpt = out / "checkpoints" / f"{r['method']}-{r['bits']}.pt"
+            if ckpt.is_file():
+                ckpt.unlink()
+        note(f"--overwrite: removed {len(foreign)} rows made otherwise ({why}) and their checkpoints: "
+             f"{', '.join(sorted(foreign))}; the rows asked for are made with these settings")
+        existing = {n: r for n, r in existing.items() if n not in foreign}
+    for name, r in existing.items():  # rows of a folder from before row files, or renamed: one file each
+        if store.read(name) != r:
+            store.write(name, r)
     meta = {"data": data.spec, "input_shape": list(data.input_shape), "data_fingerprint": fingerprint}
-    todo = [(m, b) for b in bits_list for m in methods if (m, b) not in done]
-    _check_checkpoints(out, todo, config, meta, overwrite)
     source, fc7 = "pixels", None  # what the shallow rows are fitted on
-    shallow_bits = sorted({b for m, b in todo if REGISTRY[m].kind == "shallow"})
-    if inputs == "features" and shallow_bits:
+    if inputs == "features" and any(REGISTRY[m].kind == "shallow" for m in methods):
         source = "alexnet-fc7" if _alexnet_weights_present(data.input_shape) else "hashnet-backbone"
-    if source == "alexnet-fc7" and is_main_process():
+    units = _units(methods, bits_list, source)
+    mine = [u for i, u in enumerate(units) if in_shard(i, shard)]
+    todo = [u for u in mine if any(row_name(m, u.bits) not in existing for m in u.rows)]
+    kept = sum(1 for u in mine for m in u.rows if row_name(m, u.bits) in existing)
+    _check_checkpoints(out, todo, config, meta, overwrite)
+    if source == "alexnet-fc7" and is_main_process() and any(u.method is None for u in todo):
         fc7 = alexnet_fc7(data.input_shape)  # loaded once, now: a damaged file fails before any training
     if source == "hashnet-backbone":
-        for b in shallow_bits:  # before any training: is there a HashNet to take features from?
-            if ("HashNet", b) in todo:
-                continue  # trained below, before the shallow rows of its code length
-            if not (out / "checkpoints" / f"HashNet-{b}.pt").is_file():
+        for u in todo:  # before any training: is there a HashNet to take features from?
+            if u.method is None and not (out / "checkpoints" / f"HashNet-{u.bits}.pt").is_file():
                 raise ValueError(
                     f"ITQ and LSH on {data.spec!r} are fitted on backbone features (presets.SHALLOW_INPUTS), but "
-                    f"there is no pretrained AlexNet weights file on disk and no HashNet at {b} bits to take "
+                    f"there is no pretrained AlexNet weights file on disk and no HashNet at {u.bits} bits to take "
                     f"features from: include HashNet in --methods (or put torchvision's AlexNet weights in "
                     f"{Path(torch.hub.get_dir()) / 'checkpoints'})")
-            _trained_hashnet(out, dataclasses.replace(config, bits=b), meta)  # refused now if unusable
+            if u.method is None:
+                _trained_hashnet(out, dataclasses.replace(config, bits=u.bits), meta)  # refused now if unusable
 
     def record(method, bits, q, d, seconds, continuous=False, extra=None, cfg=None):
-        row = {"method": method, "bits": bits, **evaluate(q, d, data, topk, continuous=continuous),
+        """Writes one row; q = d = None: a failed training (``extra`` says how)."""
+        scores = {"map": None} if q is None else evaluate(q, d, data, topk, continuous=continuous)
+        row = {"method": method, "bits": bits, **scores,
                "topk": topk, "convention": CONVENTION, "ties": TIES, "data": data.spec,
                "seed": config.seed, "split_seed": fingerprint["split_seed"], "seconds": round(seconds, 2),
                **(extra or {}), "config": cfg.to_dict() if cfg is not None else {"bits": bits, "seed": config.seed},
                "data_fingerprint": fingerprint, "run": run, "key": _row_key(method, bits, run)}
-        rows[:] = [r for r in rows if (r["method"], r["bits"]) != (method, bits)]
-        rows.append(row)
-        done.add((method, bits))
-        if bits == pr_bits and not continuous:
+        if q is not None and not continuous:
+            distinct = _distinct_codes(d)
+            row["distinct_codes"] = distinct
+            if distinct < max(2, data.num_classes):
+                row["status"] = f"collapsed: {distinct} distinct codes"
+                warnings.warn(f"{method} at {bits} bits collapsed: {distinct} distinct database codes for "
+                              f"{data.num_classes} classes (mAP {row['map']:.4f})", RuntimeWarning, stacklevel=2)
+        if bits == pr_bits and q is not None and not continuous:
             p, r = retrieval.precision_recall_curve(q, d, data.y_query, data.y_database)
-            pr_curves[method] = {"precision": np.asarray(p).tolist(), "recall": np.asarray(r).tolist(), "bits": bits,
-                                 "run": run}
-            write_json_atomic(pr_curves, pr_path)
-        write_json_atomic(rows, results_path)
+            row["pr_curve"] = {"precision": np.asarray(p).tolist(), "recall": np.asarray(r).tolist()}
+        store.write(row_name(method, bits), row)
+        existing[row_name(method, bits)] = row
 
-    for bits in bits_list:
-        base = dataclasses.replace(config, bits=bits)
-        hashnet = None  # HashNet trained at this code length: the shallow rows may need its backbone
-        for method in methods:
-            if (method, bits) in done or method == "HashNet+C" or REGISTRY[method].kind == "shallow":
-                continue  # HashNet+C is evaluated from HashNet's model below, ITQ and LSH after the loop
-            t0 = time.perf_counter()
-            cfg = method_config(method, base)
-            ckpt = out / "checkpoints" / f"{method}-{bits}.pt"
-            model, history = fit(data, cfg, progress=progress, checkpoint=ckpt, resume=True)
-            if not is_main_process():
+    made = 0
+    for unit in todo:
+        with store.claim(unit.name) as claimed:
+            if not claimed:
+                note(f"{unit.name}: another process holds it; skipped")
                 continue
-            hashnet = model if method == "HashNet" else hashnet
-            # Batches of the training batch size: inference then never needs more memory than a
-            # training step did (512 images of 224x224 through the small CNN: ~3 GB of activations).
-            q = encode(model, data.query, device=cfg.device, batch_size=cfg.batch_size)
-            d = encode(model, data.database, device=cfg.device, batch_size=cfg.batch_size)
-            extra = {"final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
-                     "quantization_error": history[-1]["quantization_error"],
-                     "hyperparameters": loss_hyperparameters(cfg)}
-            record(method, bits, q, d, time.perf_counter() - t0, extra=extra, cfg=cfg)
-            if method == "HashNet" and "HashNet+C" in methods and ("HashNet+C", bits) not in done:
+            written = {row_name(m, unit.bits): store.read(row_name(m, unit.bits)) for m in unit.rows}
+            if all(r is not None and r.get("run") == run for r in written.values()):
+                existing.update(written)
+                continue  # finished by another process since this one looked
+            made += _run_unit(unit, data, config, out, meta, methods, record, progress, source, fc7)
+    if not is_main_process():
+        return []
+    rows = assemble(out, data, topk, preset, config, run=run, pr_bits=pr_bits)
+    note(f"kept {kept} rows, made {made}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
+    return rows
+
+
+def _existing_rows(out: Path, store: RowStore, overwrite: bool) -> dict[str, dict]:
+    """{row name: row} of the folder: its row files, and the rows of a results.json written
+    before row files existed (legacy names renamed)."""
+    rows = {}
+    legacy = _read_json(out / "results.json", list, overwrite) or [] if not store.folder.is_dir() else []
+    for r in legacy:
+        r = _legacy_name(r)
+        rows[row_name(r["method"], r["bits"])] = r
+    if legacy:  # their curves lived in pr_curves.json
+        curves = _read_json(out / "pr_curves.json", dict, overwrite) or {}
+        curves = {("HashNet-nobin" if m == "HashNet+C" else m): c for m, c in curves.items()}
+        for r in rows.values():
+            c = curves.get(r["method"])
+            if isinstance(c, dict) and c.get("run") == r.get("run") and c.get("bits") == r["bits"]:
+                r["pr_curve"] = {"precision": c["precision"], "recall": c["recall"]}
+    for name, r in store.all().items():
+        rows[name] = _legacy_name(r)
+    return rows
+
+
+def _run_unit(unit: Unit, data, config: TrainConfig, out: Path, meta: dict, methods, record, progress: bool,
+              source: str, fc7) -> int:
+    """Trains (or fits) one unit and records its rows; returns how many rows it wrote."""
+    base = dataclasses.replace(config, bits=unit.bits)
+    t0 = time.perf_counter()
+    written = 0
+    hashnet = None
+    if unit.method is not None:
+        cfg = method_config(unit.method, base)
+        ckpt = out / "checkpoints" / f"{unit.method}-{unit.bits}.pt"
+        try:
+            model, history = fit(data, cfg, progress=progress, checkpoint=ckpt, resume=True)
+        except TrainingDiverged as e:
+            step = _diverged_step(e)
+            warnings.warn(f"{unit.method} at {unit.bits} bits diverged ({e}); its row says so and the study "
+                          f"goes on", RuntimeWarning, stacklevel=2)
+            if is_main_process():
+                record(unit.method, unit.bits, None, None, time.perf_counter() - t0, cfg=cfg,
+                       extra={"status": f"diverged at step {step}" if step is not None else "diverged",
+                              "error": str(e), "hyperparameters": loss_hyperparameters(cfg)})
+            return 1
+        if not is_main_process():
+            return 0
+        hashnet = model if unit.method == "HashNet" else None
+        # Batches of the training batch size: inference then never needs more memory than a
+        # training step did (512 images of 224x224 through the small CNN: ~3 GB of activations).
+        q = encode(model, data.query, device=cfg.device, batch_size=cfg.batch_size)
+        d = encode(model, data.database, device=cfg.device, batch_size=cfg.batch_size)
+        extra = {"final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
+                 "quantization_error": history[-1]["quantization_error"],
+                 "hyperparameters": loss_hyperparameters(cfg)}
+        record(unit.method, unit.bits, q, d, time.perf_counter() - t0, extra=extra, cfg=cfg)
+        written += 1
+        for m in unit.rows:
+            if REGISTRY[m].kind == "continuous":
                 beta = history[-1]["beta"]
-                qc = encode(model, data.query, device=cfg.device, continuous=True, beta=beta,
-                            batch_size=cfg.batch_size)
+                qc = encode(model, data.query, device=cfg.device, continuous=True, beta=beta, batch_size=cfg.batch_size)
                 dc = encode(model, data.database, device=cfg.device, continuous=True, beta=beta,
                             batch_size=cfg.batch_size)
-                record("HashNet+C", bits, qc, dc, time.perf_counter() - t0, continuous=True, cfg=cfg)
-        shallow = [m for m in methods if REGISTRY[m].kind == "shallow" and (m, bits) not in done]
-        if shallow and is_main_process():
-            t0 = time.perf_counter()
-            net = fc7  # None for pixels
-            if source == "hashnet-backbone":
-                net = (hashnet or _trained_hashnet(out, base, meta)).backbone
-            codes = shallow_codes(shallow, data, bits, config.seed, net=net, device=config.device,
-                                  batch_size=config.batch_size, num_workers=config.num_workers)
-            for m in shallow:
-                record(m, bits, *codes[m], time.perf_counter() - t0, extra={"inputs": source})
-    if not is_main_process():
-        return rows
+                record(m, unit.bits, qc, dc, time.perf_counter() - t0, continuous=True, cfg=cfg)
+                written += 1
+    shallow = [m for m in unit.rows if REGISTRY[m].kind == "shallow"]
+    if shallow and is_main_process():
+        t0 = time.perf_counter()
+        net = fc7  # None for pixels
+        if source == "hashnet-backbone":
+            net = (hashnet or _trained_hashnet(out, base, meta)).backbone
+        codes = shallow_codes(shallow, data, unit.bits, config.seed, net=net, device=config.device,
+                              batch_size=config.batch_size, num_workers=config.num_workers)
+        for m in shallow:
+            record(m, unit.bits, *codes[m], time.perf_counter() - t0, extra={"inputs": source})
+            written += 1
+    return written
+
+
+def assemble(out: str | Path, data, topk: int | None, preset: str | None, config: TrainConfig, *, run: str,
+             pr_bits: int | None = None) -> list[dict]:
+    """results.json, results.md, pr_curves.json and the plots, from the row files of ``run``."""
+    out = Path(out)
     order = {m: i for i, m in enumerate(METHODS)}
+    rows = [r for r in RowStore(out).all().values() if r.get("run") == run]
+    rows = [_legacy_name(r) for r in rows]
     rows.sort(key=lambda r: (order.get(r["method"], 99), r["bits"]))
-    write_json_atomic(rows, results_path)
-    write_text_atomic(results_markdown(rows, data, topk, preset, config), out / "results.md")
-    _write_plots(rows, pr_curves, out, data.spec)
-    return rows
+    curves = {r["method"]: {**r["pr_curve"], "bits": r["bits"], "run": run} for r in rows
+              if "pr_curve" in r and (pr_bits is None or r["bits"] == pr_bits)}
+    table = [{k: v for k, v in r.items() if k != "pr_curve"} for r in rows]
+    write_json_atomic(table, out / "results.json")
+    write_json_atomic(curves, out / "pr_curves.json")
+    write_text_atomic(results_markdown(table, data, topk, preset, config), out / "results.md")
+    _write_plots([r for r in table if r.get("map") is not None], curves, out, data.spec)
+    return table
 
 
 def results_markdown(rows: list[dict], data, topk: int | None, preset: str | None, config: TrainConfig) -> str:
     """The methods x bits table, with the published numbers where the paper has them."""
+    if not rows:
+        return f"# Retrieval mAP on `{data.spec}`\n\nNo rows yet.\n"
     bits_list = sorted({r["bits"] for r in rows})
-    table = {(r["method"], r["bits"]): r["map"] for r in rows}
+    table = {(r["method"], r["bits"]): _cell(r) for r in rows}
     methods = [m for m in METHODS if any((m, b) in table for b in bits_list)]
     lines = [f"# Retrieval mAP on `{data.spec}`", "",
              f"Protocol: {data.protocol}", "",
              f"mAP@{'all' if topk is None else topk}; ties in Hamming distance broken by database index; "
              f"queries with no relevant item in their top list count as AP 0 (convention `{CONVENTION}`). "
-             f"HashNet+C ranks by the inner product of the continuous outputs.{_shallow_note(rows)} "
+             f"HashNet+C is HashNet trained with Eq. 5's continuous similarity c_ij (equal to HashNet on "
+             f"single-label data); HashNet-nobin ranks HashNet's continuous outputs by inner product (no "
+             f"binarization: an upper bound).{_shallow_note(rows)} "
              f"Backbone `{config.backbone}`, {config.iters} iterations, seed {config.seed}"
              f"{_split_note(data, config)}.", "",
              "| method | " + " | ".join(f"{b} bits" for b in bits_list) + " |",
              "| --- |" + " --- |" * len(bits_list)]
     for m in methods:
-        cells = [f"{table[(m, b)]:.4f}" if (m, b) in table else "-" for b in bits_list]
+        cells = [table.get((m, b), "-") for b in bits_list]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     published = PROTOCOLS[preset].published if preset in PROTOCOLS else None
     if published:
         cells = [f"{published[b]:.4f}" if b in published else "-" for b in bits_list]
         lines.append("| HashNet (paper, AlexNet) | " + " | ".join(cells) + " |")
+    failed = [r for r in rows if r.get("status")]
+    if failed:
+        lines += ["", "Rows that failed: " + "; ".join(f"{r['method']} at {r['bits']} bits {r['status']}"
+                                                       for r in failed) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict) -> str:
+    """A table cell: the mAP, with a failed row's status."""
+    if row.get("map") is None:
+        return str(row.get("status", "failed"))
+    return f"{row['map']:.4f}" + (" (collapsed)" if str(row.get("status", "")).startswith("collapsed") else "")
 
 
 def _shallow_note(rows: list[dict]) -> str:

@@ -20,24 +20,31 @@ All three are returned as a weighted mean, sum(w * l) / sum(w), which for "class
 is exactly the authors' normalisation sum / (n_similar * class_num + n_dissimilar),
 and for "paper" is Eq. 5 divided by the constant 2|S|.
 
-Multi-label data (``continuous_similarity=True``). On multi-label data Eq. 5 multiplies
-w_ij by a continuous similarity c_ij: how similar two items are, not only whether they
-share a label. The formula used here is the authors' Caffe layer's (github.com/thuml/HashNet,
-Caffe version, src/caffe/layers/pairwise_loss_layer.cu, option ``continous_similarity``),
-which computes from the label vectors y_i, y_j:
+Multi-label data (``continuous_similarity=True``: the paper's HashNet+C). On multi-label
+data Eq. 5 also weighs each similar pair by a continuous similarity c_ij: how similar two
+items are, not only whether they share a label. c_ij is the formula of the authors' Caffe
+layer (github.com/thuml/HashNet, caffe/src/caffe/layers/pairwise_loss_layer.cu, option
+``continous_similarity``):
 
-    c_ij = (y_i . y_j)^2 / (|y_i|^2 |y_j|^2)      (the squared cosine; 1 for identical label sets)
-    c_ij = 0.25                                   when y_i . y_j = 0 (no shared label)
+    c_ij = (y_i . y_j)^2 / (|y_i|^2 |y_j|^2)      (the squared cosine of the label rows)
 
-(an empty label vector counts as |y|^2 = 1) and multiplies each pair's gradient by
-4 c_ij, leaving its normaliser sum(w) unchanged. Here the factor multiplies the pair's
-loss, which gives the same gradient:
+(an empty label row counts as |y|^2 = 1). Here a similar pair's weight becomes
 
-    L = sum_ij 4 c_ij w_ij (log(1 + exp(theta_ij)) - s_ij theta_ij) / sum_ij w_ij
+    w_ij c_ij * sum_S1 w / sum_S1 (w c)           (dissimilar pairs keep w_ij)
 
-Dissimilar pairs keep 4 * 0.25 = 1; a similar pair weighs 4 c_ij in (0, 4], e.g. 4 * 1/2
-for {a} against {a, b}. On single-label data every similar pair has c_ij = 1, so the
-option multiplies similar pairs by 4; the authors' prototxt leaves it off (false).
+so the similar pairs share the same total weight as without c_ij, in proportion to c_ij.
+On single-label data every similar pair has c_ij = 1 = s_ij and the loss is HashNet's
+exactly, as the paper reports HashNet+C equal to HashNet on single-label ImageNet.
+
+The Caffe layer applies c_ij to the gradient instead: 4 c_ij for pairs sharing a label and
+4 * 0.25 = 1 for the others, normaliser unchanged. Within the similar pairs that is the
+same proportion to c_ij; it also multiplies their total weight by 4 * mean(c_ij), a
+constant re-balancing like ``class_num`` (on single-label data: similar pairs x4), which
+would make HashNet+C differ from HashNet where the paper says they agree. The balance
+between similar and dissimilar pairs is left to ``weighting`` here. The three released
+training files (caffe/models/train/{imagenet,nuswide_81,coco}/train_val.prototxt) set the
+option on; the package's HashNet leaves it off and trains it as the separate method
+HashNet+C, as the paper's ablation does (docs/fidelity.md).
 """
 from __future__ import annotations
 
@@ -90,16 +97,23 @@ def pair_weights(s: torch.Tensor, weighting: str = "paper", class_num: float = 1
     return w * mask
 
 
-def continuous_similarity_factor(labels: torch.Tensor) -> torch.Tensor:
-    """4 c_ij of the authors' Caffe layer: 4 (y_i . y_j)^2 / (|y_i|^2 |y_j|^2), or 1 for
-    pairs sharing no label.  labels: (N,) class ids or (N, C) rows -> (N, N) float."""
+def squared_label_cosine(labels: torch.Tensor) -> torch.Tensor:
+    """c_ij = (y_i . y_j)^2 / (|y_i|^2 |y_j|^2), the squared cosine of the label rows (0 for
+    pairs sharing no label).  labels: (N,) class ids or (N, C) rows -> (N, N) float."""
     y = as_label_matrix(labels)  # (N, C)
     dot = y @ y.T  # (N, N): y_i . y_j
     sq_norm = dot.diagonal().clone()  # (N,): |y_i|^2
     sq_norm[sq_norm == 0] = 1.0  # an item without labels: |y|^2 := 1 (Caffe's RemoveZero)
-    c = dot ** 2 / (sq_norm.reshape(-1, 1) * sq_norm.reshape(1, -1))  # squared cosine
-    c = torch.where(dot == 0, torch.full_like(c, 0.25), c)  # no shared label: c_ij = 0.25
-    return 4.0 * c
+    return dot ** 2 / (sq_norm.reshape(-1, 1) * sq_norm.reshape(1, -1))
+
+
+def with_continuous_similarity(w: torch.Tensor, s: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Eq. 5's weights with c_ij: similar pairs' w_ij * c_ij, rescaled so that their total
+    stays sum_S1 w (module docstring); dissimilar pairs keep w_ij.  (B, B) -> (B, B)"""
+    similar = s > 0
+    wc = torch.where(similar, w * c, w)
+    scale = (w * similar).sum() / (wc * similar).sum().clamp(min=1e-12)
+    return torch.where(similar, wc * scale, w)
 
 
 def pairwise_likelihood_loss(h: torch.Tensor, labels: torch.Tensor, *, alpha: float,
@@ -109,7 +123,7 @@ def pairwise_likelihood_loss(h: torch.Tensor, labels: torch.Tensor, *, alpha: fl
 
     h: (B, K) continuous codes tanh(beta z); labels: (B,) class ids or (B, C) multi-hot.
     Returns the weighted mean of -log p(s_ij | h_i, h_j) (a scalar, float32 or float64).
-    ``continuous_similarity``: also multiply each pair's term by 4 c_ij (module docstring).
+    ``continuous_similarity``: weigh similar pairs by c_ij as well (Eq. 5; module docstring).
     """
     if not isinstance(continuous_similarity, bool):
         raise ValueError(f"continuous_similarity={continuous_similarity!r} is invalid: expected True or False")
@@ -124,7 +138,6 @@ def pairwise_likelihood_loss(h: torch.Tensor, labels: torch.Tensor, *, alpha: fl
     nll = F.softplus(theta) - s * theta  # Eq. 4, stable for any theta
     off_diagonal = ~torch.eye(h.shape[0], dtype=torch.bool, device=h.device)
     w = pair_weights(s, weighting, class_num, mask=off_diagonal)
-    if continuous_similarity:  # Eq. 5's c_ij on top of w_ij; the normaliser stays sum(w)
-        c4 = continuous_similarity_factor(labels).to(device=h.device, dtype=h.dtype)  # (B, B)
-        return (c4 * w * nll).sum() / w.sum().clamp(min=1e-12)
+    if continuous_similarity:  # Eq. 5's c_ij on top of w_ij; sum(w) is unchanged by it
+        w = with_continuous_similarity(w, s, squared_label_cosine(labels).to(device=h.device, dtype=h.dtype))
     return (w * nll).sum() / w.sum().clamp(min=1e-12)

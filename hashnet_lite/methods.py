@@ -1,6 +1,7 @@
 """Every method this package trains or fits, in one registry.
 
-HashNet and its three ablations (the paper's Sec. 4.3), the four deep baselines it was
+HashNet and its three ablations (the paper's Sec. 4.3: HashNet-W, HashNet-sgn, HashNet+C),
+HashNet-nobin (HashNet's continuous outputs ranked without binarization), the four deep baselines it was
 published against or that came after it (``deep_baselines``), and the two shallow ones
 (``baselines``). The CLI (``--method``, ``--methods``), ``experiments.reproduce`` and the
 notebooks read the names from here.
@@ -9,7 +10,9 @@ A deep method is a ``TrainConfig``: ``method_config(name, config)`` turns the da
 preset into that method's run. Every deep method trains the same backbone and hash layer
 with the same optimiser, schedule of learning rates, data and step budget; only what turns
 z into the output, the loss and (for HashNet) beta differ. All of them are encoded as
-sign(z). HashNet+C is not trained: it ranks HashNet's continuous outputs.
+sign(z). HashNet-nobin is not trained: it ranks HashNet's continuous outputs tanh(beta z) by
+inner product, the upper bound that the DHN paper calls "DHN-B" for its own method; the
+HashNet paper has no such row, so the name is the package's own.
 """
 from __future__ import annotations
 
@@ -42,7 +45,10 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
            (("weighting", "none"),)),
     Method("HashNet-sgn", "trained", "HashNet without continuation (beta = beta0 throughout)", _HASHNET,
            (("schedule", "constant"),)),
-    Method("HashNet+C", "continuous", "HashNet's outputs tanh(beta z), ranked by inner product", _HASHNET),
+    Method("HashNet+C", "trained", "HashNet with Eq. 5's continuous similarity c_ij (multi-label data; "
+           "equals HashNet on single-label data)", _HASHNET, (("continuous_similarity", True),)),
+    Method("HashNet-nobin", "continuous", "HashNet, no binarization: its outputs tanh(beta z) ranked by "
+           "inner product (an upper bound, not a hashing method)", _HASHNET),
     Method("DHN", "trained", "pairwise likelihood on tanh(z) + a log-cosh quantization penalty",
            DEEP_BASELINES["DHN"].citation, (("method", "DHN"), ("schedule", "constant"))),
     Method("DPSH", "trained", "pairwise likelihood on real outputs + ||sign(u) - u||^2",
@@ -58,7 +64,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
 )}
 NAMES = tuple(REGISTRY)
 # What `reproduce` runs when no --methods are given (HashNet's ablation study).
-DEFAULT_METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "ITQ", "LSH")
+DEFAULT_METHODS = ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "HashNet-nobin", "ITQ", "LSH")
 
 
 def check_methods(methods) -> tuple[str, ...]:

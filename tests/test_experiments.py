@@ -25,7 +25,8 @@ def test_check_methods():
 def test_method_config_changes_one_field_per_ablation():
     config = TrainConfig(bits=16, seed=3)
     assert experiments.method_config("HashNet", config) == config
-    assert experiments.method_config("HashNet+C", config) == config
+    assert experiments.method_config("HashNet-nobin", config) == config  # HashNet's model, ranked otherwise
+    assert experiments.method_config("HashNet+C", config) == dataclasses.replace(config, continuous_similarity=True)
     assert experiments.method_config("HashNet-W", config) == dataclasses.replace(config, weighting="none")
     assert experiments.method_config("HashNet-sgn", config) == dataclasses.replace(config, schedule="constant")
     with pytest.raises(ValueError, match="method='ITQ' is not trained"):

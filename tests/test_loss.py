@@ -16,8 +16,8 @@ def _softplus(x: float) -> float:
 
 def _brute_force(h, labels, alpha, weighting="paper", class_num=1.0, continuous=False):
     """sum_{i != j} f_ij w_ij (log(1+exp(theta_ij)) - s_ij theta_ij) / sum_{i != j} w_ij, one pair at
-    a time; f_ij = 1, or 4 c_ij with ``continuous`` (c_ij the squared cosine of the label rows, 0.25
-    for pairs sharing no label: Eq. 5's continuous similarity)."""
+    a time; f_ij = 1, or with ``continuous`` c_ij (the squared cosine of the label rows) for similar
+    pairs, times the constant that keeps the similar pairs' total weight (Eq. 5's c_ij)."""
     h = h.double().tolist()
     y = labels.tolist()
     n = len(h)
@@ -33,20 +33,23 @@ def _brute_force(h, labels, alpha, weighting="paper", class_num=1.0, continuous=
             if continuous:
                 sq_i = sum(a * a for a in y[i]) or 1.0
                 sq_j = sum(b * b for b in y[j]) or 1.0
-                factor = 4.0 * (dot * dot / (sq_i * sq_j) if dot != 0 else 0.25)
+                factor = dot * dot / (sq_i * sq_j) if dot != 0 else 1.0
             pairs.append((s, factor, _softplus(theta) - s * theta))
     n_all = len(pairs)
     n_sim = sum(s for s, _, _ in pairs)
     n_dis = n_all - n_sim
+    def weight(s):
+        if weighting == "paper":
+            return n_all / n_sim if s else n_all / n_dis
+        return (class_num if s else 1.0) if weighting == "class_num" else 1.0
+
+    similar_total = sum(weight(s) for s, _, _ in pairs if s)
+    similar_with_c = sum(weight(s) * f for s, f, _ in pairs if s)
+    scale = similar_total / similar_with_c if continuous else 1.0
     num = den = 0.0
     for s, factor, nll in pairs:
-        if weighting == "paper":
-            w = n_all / n_sim if s else n_all / n_dis
-        elif weighting == "class_num":
-            w = class_num if s else 1.0
-        else:
-            w = 1.0
-        num += factor * w * nll
+        w = weight(s)
+        num += (factor * scale if s else 1.0) * w * nll
         den += w
     return num / den
 
@@ -228,17 +231,32 @@ def test_continuous_similarity_matches_brute_force(weighting, class_num, seed):
     assert got.item() != pytest.approx(_brute_force(h, y, alpha, weighting, class_num), rel=1e-3)
 
 
-def test_continuous_similarity_factor_values():
-    from hashnet_lite.loss import continuous_similarity_factor
+def test_squared_label_cosine_values():
+    from hashnet_lite.loss import squared_label_cosine
     y = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0], [1, 1, 0]], dtype=torch.float32)
-    f = continuous_similarity_factor(y)
-    assert f[0, 1].item() == pytest.approx(4 * 1 / 2)  # {a} vs {a, b}: cos^2 = 1/2
-    assert f[1, 4].item() == pytest.approx(4.0)  # identical label sets
-    assert f[0, 2].item() == pytest.approx(1.0)  # no shared label: 4 * 0.25
-    assert f[3, 3].item() == pytest.approx(1.0)  # no label at all: dissimilar, weight 1
-    # single label: similar pairs weigh 4, dissimilar ones 1
-    ids = torch.tensor([0, 1, 0])
-    assert torch.equal(continuous_similarity_factor(ids), torch.tensor([[4., 1., 4.], [1., 4., 1.], [4., 1., 4.]]))
+    c = squared_label_cosine(y)
+    assert c[0, 1].item() == pytest.approx(1 / 2)  # {a} vs {a, b}: cos^2 = 1/2
+    assert c[1, 4].item() == pytest.approx(1.0)  # identical label sets
+    assert c[0, 2].item() == 0.0 and c[3, 3].item() == 0.0  # no shared label; no label at all
+    ids = torch.tensor([0, 1, 0])  # single label: c_ij = s_ij
+    assert torch.equal(squared_label_cosine(ids), torch.tensor([[1., 0., 1.], [0., 1., 0.], [1., 0., 1.]]))
+
+
+@pytest.mark.parametrize("weighting,class_num", [("paper", 1.0), ("class_num", 5.0), ("none", 1.0)])
+def test_continuous_similarity_equals_hashnet_on_single_label_data(weighting, class_num):
+    """HashNet+C is HashNet where c_ij = s_ij (single labels), and differs on multi-label batches."""
+    h, _ = _batch(21)
+    ids = torch.tensor([0, 1, 2, 0, 1, 2, 0, 3, 3])
+    for labels in (ids, torch.nn.functional.one_hot(ids, 4).float()):
+        a = pairwise_likelihood_loss(h.double(), labels, alpha=0.7, weighting=weighting, class_num=class_num)
+        b = pairwise_likelihood_loss(h.double(), labels, alpha=0.7, weighting=weighting, class_num=class_num,
+                                     continuous_similarity=True)
+        assert b.item() == pytest.approx(a.item(), rel=1e-12)
+    h, y = _batch(22)  # multi-label
+    a = pairwise_likelihood_loss(h.double(), y, alpha=0.7, weighting=weighting, class_num=class_num)
+    b = pairwise_likelihood_loss(h.double(), y, alpha=0.7, weighting=weighting, class_num=class_num,
+                                 continuous_similarity=True)
+    assert abs(a.item() - b.item()) > 1e-4
 
 
 def test_continuous_similarity_off_is_the_default_and_bit_identical():

@@ -19,12 +19,12 @@ DEEP = ("DHN", "DPSH", "DSH", "CSQ")
 
 
 def test_the_registry_names_every_method_once():
-    assert methods.NAMES == ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "DHN", "DPSH", "DSH", "CSQ",
-                             "ITQ", "LSH")
+    assert methods.NAMES == ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", "HashNet-nobin", "DHN", "DPSH",
+                             "DSH", "CSQ", "ITQ", "LSH")
     assert set(methods.DEFAULT_METHODS) <= set(methods.NAMES)
     kinds = {m: methods.REGISTRY[m].kind for m in methods.NAMES}
-    assert kinds["HashNet+C"] == "continuous" and kinds["ITQ"] == kinds["LSH"] == "shallow"
-    assert all(kinds[m] == "trained" for m in ("HashNet", "HashNet-W", "HashNet-sgn", *DEEP))
+    assert kinds["HashNet-nobin"] == "continuous" and kinds["ITQ"] == kinds["LSH"] == "shallow"
+    assert all(kinds[m] == "trained" for m in ("HashNet", "HashNet-W", "HashNet-sgn", "HashNet+C", *DEEP))
     with pytest.raises(ValueError, match="unknown"):
         methods.check_methods(["HashNet", "hashnet"])
     with pytest.raises(ValueError, match="one or more"):

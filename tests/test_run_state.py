@@ -457,7 +457,7 @@ def test_the_digits_preset_killed_mid_run_resumes_to_identical_metrics(tmp_path)
 
 
 def digits_reproduce_args(out):
-    return ["reproduce", "--data", "digits", "--bits", 8, "--methods", "HashNet", "HashNet+C", "ITQ",
+    return ["reproduce", "--data", "digits", "--bits", 8, "--methods", "HashNet", "HashNet-nobin", "ITQ",
             "--iters", 200, "--no-progress", "--device", "cpu", "--out", out]
 
 
@@ -514,15 +514,41 @@ def test_load_model_on_truncated_or_foreign_files_names_the_file(tmp_path, finis
         H.load_model(tmp_path / "text.pt")
 
 
-@pytest.mark.parametrize("name", ["results.json", "pr_curves.json"])
-def test_reproduce_with_a_truncated_results_file_is_refused_then_recomputed(tmp_path, npz_pair,
-                                                                            finished_reproduction, name):
+@pytest.mark.parametrize("name", ["results.json", "pr_curves.json", "rows/HashNet-8.json", "rows/ITQ-4.json"])
+def test_reproduce_with_a_truncated_results_file_is_rebuilt_from_rows_and_checkpoints(
+        tmp_path, npz_pair, finished_reproduction, name):
+    """The tables are assembled from the row files; a truncated row is made again (a trained
+    row from its finished checkpoint, so the same number)."""
     out = copy_run(finished_reproduction, tmp_path / "out")
     truncate(out / name)
-    args = reproduce_args(f"npz:{npz_pair['a']}", out)
-    refused(cli(*args), name, "--overwrite")
-    ok(cli(*args, "--overwrite"))
+    proc = ok(cli(*reproduce_args(f"npz:{npz_pair['a']}", out)))
+    made = {"rows/HashNet-8.json": 1, "rows/ITQ-4.json": 2}.get(name, 0)  # ITQ and LSH share one unit
+    assert f"made {made}" in proc.stderr
     assert result_maps(out) == result_maps(finished_reproduction)
+    assert json.loads((out / "pr_curves.json").read_text()) == \
+        json.loads((finished_reproduction / "pr_curves.json").read_text())
+
+
+def test_a_results_json_from_before_row_files_is_read_and_its_continuous_rows_renamed(
+        tmp_path, npz_pair, finished_reproduction):
+    """A folder from before row files (results.json + pr_curves.json only, the continuous ranking
+    named "HashNet+C") is reused row by row: the same numbers, the ranking renamed HashNet-nobin."""
+    out = copy_run(finished_reproduction, tmp_path / "out")
+    shutil.rmtree(out / "rows")
+    rows = json.loads((out / "results.json").read_text())
+    ok(cli(*reproduce_args(f"npz:{npz_pair['a']}", out, "--methods", "HashNet", "HashNet-nobin", "ITQ", "LSH")))
+    legacy = [dict(r, method="HashNet+C", key="old") for r in json.loads((out / "results.json").read_text())
+              if r["method"] == "HashNet-nobin"]
+    for r in legacy:
+        r.pop("precision_radius2", None)
+    shutil.rmtree(out / "rows")
+    (out / "results.json").write_text(json.dumps(rows + legacy))
+    proc = ok(cli(*reproduce_args(f"npz:{npz_pair['a']}", out, "--methods", "HashNet", "HashNet-nobin", "ITQ",
+                                  "LSH")))
+    assert "made 0" in proc.stderr
+    after = {(r["method"], r["bits"]): r["map"] for r in json.loads((out / "results.json").read_text())}
+    assert {m for m, _ in after} == {"HashNet", "HashNet-nobin", "ITQ", "LSH"}
+    assert all(after[("HashNet-nobin", r["bits"])] == r["map"] for r in legacy)
 
 
 def test_reproduce_with_a_truncated_checkpoint_is_refused_then_retrained(tmp_path, npz_pair, finished_reproduction):
