@@ -52,6 +52,14 @@ REPRODUCE_EXAMPLES = """examples:
   python -m hashnet_lite reproduce --data fashion-mnist --bits 32 --methods HashNet ITQ --out runs/fm
   python -m hashnet_lite reproduce --data digits --bits 32 --methods HashNet DHN DPSH DSH CSQ ITQ LSH --out runs/peers
 """
+TUNE_DESCRIPTION = ("Choose each deep method's hyperparameters by one protocol: the same number of trials "
+                    "per method over its learning rate, hash-layer multiplier and own trade-off, each trained "
+                    "for --iters steps (the preset's schedules compressed to fit) and scored by mAP on a "
+                    "validation split of the training set (never the queries or the database).")
+TUNE_EXAMPLES = """examples:
+  python -m hashnet_lite tune --data digits --bits 32 --trials 4 --iters 300 --out runs/tune-digits
+  python -m hashnet_lite tune --data fashion-mnist --bits 32 --iters 2000 --jobs 8 --out runs/tune-fm
+"""
 DEMO_DESCRIPTION = ("Train HashNet on the shipped 8x8 digits (under a minute on a CPU), compare it with ITQ "
                     "and LSH, and draw the figure runs/demo/demo.png.")
 DEMO_EXAMPLES = """example:
@@ -172,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="python -m hashnet_lite", description=_wrap(DESCRIPTION),
                                      epilog=EXAMPLES, formatter_class=formatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,reproduce}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,reproduce,tune}")
     demo = sub.add_parser("demo", help="train HashNet on the shipped digits (< 1 min on a CPU), compare with "
                           "ITQ and LSH", description=_wrap(DEMO_DESCRIPTION), epilog=DEMO_EXAMPLES,
                           formatter_class=formatter)
@@ -217,6 +225,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "with their checkpoints, and make the rows asked for (default: off: such a folder "
                             "is refused)")
     _add_parallel(repro)
+    tune = sub.add_parser("tune", help="choose each deep method's lr, hash-layer multiplier and trade-off on a "
+                          "validation split of the training set", description=_wrap(TUNE_DESCRIPTION),
+                          epilog=TUNE_EXAMPLES, formatter_class=formatter)
+    _add_common(tune, bits_many=False)
+    tune.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                      help="methods to tune, from HashNet DHN DPSH DSH CSQ (default: all five)")
+    tune.add_argument("--trials", type=_positive_int("trials"), default=8, metavar="N",
+                      help="settings tried per method, the same number for every method (default: 8)")
+    tune.add_argument("--out", required=True, metavar="DIR",
+                      help="output folder: rows/ (one file per trial), tune.json, tune.md (required)")
+    tune.add_argument("--save-choices", default=None, metavar="FILE",
+                      help="also write the chosen settings where the registry reads them (e.g. "
+                           "hashnet_lite/tuned.json) once every trial is done (default: not written)")
+    _add_parallel(tune)
     return parser
 
 
@@ -276,8 +298,8 @@ def cmd_train(args) -> int:
     out = prepare_out_dir(args.out)
     with RunLock(out) as lock:
         check_train_folder(out, resume=args.resume, overwrite=args.overwrite)
-        data, config, topk, _ = _config_and_data(args)
-        config = method_config(args.method, config)
+        data, config, topk, preset = _config_and_data(args)
+        config = method_config(args.method, config, preset=preset)
         if args.overwrite and lock.fd is not None:  # only now: a typo in --data deletes nothing
             remove_train_files(out)
         metrics = train_and_evaluate(data, config, out, topk=topk, progress=not args.no_progress,
@@ -367,6 +389,36 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def cmd_tune(args) -> int:
+    from .io import write_json_atomic
+    from .rows import parse_shard
+    from .runs import prepare_out_dir
+    from .tune import TUNABLE, tune
+
+    methods = check_methods(args.methods or TUNABLE)
+    shard = parse_shard(args.shard)
+    if shard is not None and args.jobs > 1:
+        raise ValueError(f"--jobs {args.jobs} with --shard {args.shard}: pass one")
+    trial_iters, args.iters = args.iters, None  # --iters: the trials' steps, the preset's schedules compressed
+    out = prepare_out_dir(args.out)
+    with _folder_lock(out, shard):
+        data, config, _, preset = _config_and_data(args)
+        if args.jobs > 1:
+            argv = args.argv
+            _run_workers(args, args.jobs, config.device)
+            args.argv = argv
+        summary = tune(data, config, out, methods=methods, n_trials=args.trials, iters=trial_iters,
+                       seed=args.split_seed or 0, preset=preset, shard=shard, progress=not args.no_progress)
+    done = len(summary["trials"]) == len(methods) * args.trials
+    if args.save_choices and done and not _is_worker():
+        write_json_atomic({"preset": preset, "bits": config.bits, "command": "python -m hashnet_lite " +
+                           " ".join(args.argv), "iters": summary["iters"], "validation": summary["validation"],
+                           "chosen": summary["chosen"]}, args.save_choices)
+    if not _is_worker():
+        print((out / "tune.md").read_text())
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .runs import RunLock, prepare_out_dir
 
@@ -418,7 +470,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
-    command = {"demo": cmd_demo, "train": cmd_train, "reproduce": cmd_reproduce}[args.command]
+    command = {"demo": cmd_demo, "train": cmd_train, "reproduce": cmd_reproduce, "tune": cmd_tune}[args.command]
     previous = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:

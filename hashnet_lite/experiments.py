@@ -201,11 +201,11 @@ def alexnet_fc7(input_shape) -> torch.nn.Module | None:
     return torchvision_backbone("alexnet", input_shape[0], pretrained=True)[0]
 
 
-def _trained_hashnet(out: Path, config: TrainConfig, meta: dict):
+def _trained_hashnet(out: Path, config: TrainConfig, meta: dict, preset: str | None = None):
     """This run's finished HashNet from ``out/checkpoints/HashNet-{bits}.pt``: refused if it
     was made otherwise (``CheckpointError``) or has not finished its steps."""
     path = out / "checkpoints" / f"HashNet-{config.bits}.pt"
-    cfg = method_config("HashNet", config)
+    cfg = method_config("HashNet", config, preset=preset)
     state = load_checkpoint_state(path)
     check_resumable(state["config"], cfg, saved_meta=state.get("meta") or {}, meta=meta, step=state["step"],
                     path=path)
@@ -223,6 +223,8 @@ def run_key(fingerprint: dict, config: TrainConfig, topk: int | None) -> str:
     defaults = TrainConfig()
     cfg = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS - {"iters"} and k != "bits"
            and not (k in LATE_FIELDS and v == getattr(defaults, k))}
+    if cfg.get("continuous_similarity"):  # c_ij as Eq. 5 weights (loss.py), not the Caffe factor rows used to mean
+        cfg["continuous_similarity"] = "c_ij in the similar pairs' weights"
     data = fingerprint.get("sha256") or [fingerprint.get(k) for k in ("spec", "split_seed", "sizes")]
     blob = {"data": data, "split_seed": fingerprint.get("split_seed"), "config": cfg, "topk": topk,
             "convention": CONVENTION, "ties": TIES}
@@ -263,7 +265,7 @@ def _legacy_name(row: dict) -> dict:
     return row
 
 
-def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, topk) -> str:
+def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, topk, preset: str | None = None) -> str:
     """What differs between ``rows`` (made by another run) and this run, in words."""
     diffs = set()
     late_defaults = {k: getattr(TrainConfig(), k) for k in LATE_FIELDS}  # what rows made before them ran
@@ -280,7 +282,7 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
         if r.get("topk") != topk:
             diffs.add(f"topk {r.get('topk')} (now {topk})")
         if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind == "trained" and isinstance(r.get("config"), dict):
-            now = method_config(r["method"], dataclasses.replace(config, bits=r["bits"])).to_dict()
+            now = method_config(r["method"], dataclasses.replace(config, bits=r["bits"]), preset=preset).to_dict()
             then = {**late_defaults, **r["config"]}
             for k, v in now.items():
                 if k not in RESUMABLE_FIELDS - {"iters"} and k in then and then[k] != v:
@@ -288,7 +290,8 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
     return "; ".join(sorted(diffs)) or "other settings"
 
 
-def _check_checkpoints(out: Path, units, config: TrainConfig, meta: dict, overwrite: bool) -> None:
+def _check_checkpoints(out: Path, units, config: TrainConfig, meta: dict, overwrite: bool,
+                       preset: str | None = None) -> None:
     """Before any training: every checkpoint a unit would resume from must belong to this
     run (data, config, steps) and be readable; otherwise refused, or with ``overwrite``
     deleted (that row trains from scratch)."""
@@ -300,7 +303,8 @@ def _check_checkpoints(out: Path, units, config: TrainConfig, meta: dict, overwr
             continue
         try:
             state = load_checkpoint_state(path)
-            check_resumable(state["config"], method_config(unit.method, dataclasses.replace(config, bits=unit.bits)),
+            check_resumable(state["config"], method_config(unit.method, dataclasses.replace(config, bits=unit.bits),
+                                                           preset=preset),
                             saved_meta=state.get("meta") or {}, meta=meta, step=state["step"], path=path)
         except CheckpointError as e:
             if not overwrite:
@@ -397,7 +401,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     existing = _existing_rows(out, store, overwrite)
     foreign = {name: r for name, r in existing.items() if r.get("run") != run}
     if foreign:
-        why = _made_otherwise(list(foreign.values()), fingerprint, config, topk)
+        why = _made_otherwise(list(foreign.values()), fingerprint, config, topk, preset)
         if not overwrite:
             raise RunFolderError(
                 f"{str(out)!r} holds {len(foreign)} result rows made otherwise ({why}); their numbers would be "
@@ -422,7 +426,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     mine = [u for i, u in enumerate(units) if in_shard(i, shard)]
     todo = [u for u in mine if any(row_name(m, u.bits) not in existing for m in u.rows)]
     kept = sum(1 for u in mine for m in u.rows if row_name(m, u.bits) in existing)
-    _check_checkpoints(out, todo, config, meta, overwrite)
+    _check_checkpoints(out, todo, config, meta, overwrite, preset)
     if source == "alexnet-fc7" and is_main_process() and any(u.method is None for u in todo):
         fc7 = alexnet_fc7(data.input_shape)  # loaded once, now: a damaged file fails before any training
     if source == "hashnet-backbone":
@@ -434,7 +438,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
                     f"features from: include HashNet in --methods (or put torchvision's AlexNet weights in "
                     f"{Path(torch.hub.get_dir()) / 'checkpoints'})")
             if u.method is None:
-                _trained_hashnet(out, dataclasses.replace(config, bits=u.bits), meta)  # refused now if unusable
+                _trained_hashnet(out, dataclasses.replace(config, bits=u.bits), meta, preset)  # refused now if unusable
 
     def record(method, bits, q, d, seconds, continuous=False, extra=None, cfg=None):
         """Writes one row; q = d = None: a failed training (``extra`` says how)."""
@@ -467,7 +471,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
             if all(r is not None and r.get("run") == run for r in written.values()):
                 existing.update(written)
                 continue  # finished by another process since this one looked
-            made += _run_unit(unit, data, config, out, meta, methods, record, progress, source, fc7)
+            made += _run_unit(unit, data, config, out, meta, record, progress, source, fc7, preset)
     if not is_main_process():
         return []
     rows = assemble(out, data, topk, preset, config, run=run, pr_bits=pr_bits)
@@ -495,15 +499,15 @@ def _existing_rows(out: Path, store: RowStore, overwrite: bool) -> dict[str, dic
     return rows
 
 
-def _run_unit(unit: Unit, data, config: TrainConfig, out: Path, meta: dict, methods, record, progress: bool,
-              source: str, fc7) -> int:
+def _run_unit(unit: Unit, data, config: TrainConfig, out: Path, meta: dict, record, progress: bool,
+              source: str, fc7, preset: str | None) -> int:
     """Trains (or fits) one unit and records its rows; returns how many rows it wrote."""
     base = dataclasses.replace(config, bits=unit.bits)
     t0 = time.perf_counter()
     written = 0
     hashnet = None
     if unit.method is not None:
-        cfg = method_config(unit.method, base)
+        cfg = method_config(unit.method, base, preset=preset)
         ckpt = out / "checkpoints" / f"{unit.method}-{unit.bits}.pt"
         try:
             model, history = fit(data, cfg, progress=progress, checkpoint=ckpt, resume=True)
@@ -541,7 +545,7 @@ def _run_unit(unit: Unit, data, config: TrainConfig, out: Path, meta: dict, meth
         t0 = time.perf_counter()
         net = fc7  # None for pixels
         if source == "hashnet-backbone":
-            net = (hashnet or _trained_hashnet(out, base, meta)).backbone
+            net = (hashnet or _trained_hashnet(out, base, meta, preset)).backbone
         codes = shallow_codes(shallow, data, unit.bits, config.seed, net=net, device=config.device,
                               batch_size=config.batch_size, num_workers=config.num_workers)
         for m in shallow:

@@ -17,7 +17,9 @@ HashNet paper has no such row, so the name is the package's own.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -76,19 +78,59 @@ def check_methods(methods) -> tuple[str, ...]:
     return methods
 
 
-def method_config(name: str, config: TrainConfig) -> TrainConfig:
+# Fields of HashNet's loss and schedule that the deep baselines ignore, and the baselines'
+# trade-off that HashNet ignores: set away from their defaults, they are refused, not recorded.
+HASHNET_ONLY = {"weighting": "paper", "schedule": "authors", "continuous_similarity": False, "alpha": None}
+BASELINE_ONLY = {"quantization_weight": None}
+TUNED_FILE = Path(__file__).with_name("tuned.json")
+
+
+def tuned(preset: str | None) -> dict:
+    """{method: its chosen settings} for ``preset``, from ``tuned.json`` (written by ``tune``:
+    lr_scale, hash_lr_mult and the trade-off); {} where the methods were not tuned on it."""
+    if preset is None or not TUNED_FILE.is_file():
+        return {}
+    record = json.loads(TUNED_FILE.read_text())
+    return record.get("chosen", {}) if record.get("preset") == preset else {}
+
+
+def method_config(name: str, config: TrainConfig, *, preset: str | None = None) -> TrainConfig:
     """The training config of deep method ``name`` built from ``config`` (the preset's).
 
     The deep baselines train without continuation (beta fixed at beta0 = 1: DHN's and CSQ's
-    tanh(z)) or on z itself (DPSH, DSH), with their own loss (``config.method``).
+    tanh(z)) or on z itself (DPSH, DSH), with their own loss (``config.method``). With
+    ``preset`` named, the settings ``tune`` chose for the method on that preset are applied
+    (HashNet's to its ablations too). A field the method ignores, set away from its default,
+    is refused naming the method.
     """
     check_methods([name])
     method = REGISTRY[name]
     if method.kind == "shallow":
         raise ValueError(f"method={name!r} is not trained: expected one of "
                          f"{[m for m in NAMES if REGISTRY[m].kind != 'shallow']}")
+    changes = dict(method.changes)
+    ignored = HASHNET_ONLY if changes.get("method", "HashNet") != "HashNet" else BASELINE_ONLY
+    for field, default in ignored.items():
+        if getattr(config, field) not in (default, changes.get(field, default)):
+            raise ValueError(f"{field}={getattr(config, field)!r} is not used by {name}: "
+                             f"{'it trains without HashNet’s weights, schedule and alpha' if ignored is HASHNET_ONLY else 'it has no quantization term'}"
+                             f"; leave it at {default!r}")
     base = dataclasses.replace(config, method="HashNet") if config.method != "HashNet" else config
-    return dataclasses.replace(base, **dict(method.changes)) if method.changes else base
+    cfg = dataclasses.replace(base, **changes) if changes else base
+    chosen = tuned(preset).get(changes.get("method", "HashNet"))
+    return _with_tuned(cfg, chosen) if chosen else cfg
+
+
+def _with_tuned(config: TrainConfig, chosen: dict) -> TrainConfig:
+    """``config`` with a method's chosen learning rate (a multiple of the preset's), hash-layer
+    multiplier and trade-off (HashNet: alpha as a multiple of 10 / K)."""
+    changes = dict(lr=config.lr * chosen["lr_scale"], hash_lr_mult=float(chosen["hash_lr_mult"]))
+    if chosen["trade_off_field"] == "alpha_scale":
+        if chosen["trade_off"] != 1.0:
+            changes["alpha"] = chosen["trade_off"] * 10.0 / config.bits
+    else:
+        changes[chosen["trade_off_field"]] = float(chosen["trade_off"])
+    return dataclasses.replace(config, **changes)
 
 
 _QUANTIZATION_KEY = {"DHN": "penalty", "DPSH": "eta", "DSH": "reg", "CSQ": "lam"}

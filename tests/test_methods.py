@@ -33,7 +33,7 @@ def test_the_registry_names_every_method_once():
 
 @pytest.mark.parametrize("name", DEEP)
 def test_a_deep_baseline_is_its_loss_without_continuation(name):
-    config = TrainConfig(bits=16, weighting="none")
+    config = TrainConfig(bits=16, class_num=3.0)
     cfg = methods.method_config(name, config)
     assert cfg.method == name and cfg.schedule == "constant"
     assert dataclasses.replace(cfg, method="HashNet", schedule=config.schedule) == config  # nothing else changes
@@ -94,3 +94,35 @@ def test_loss_hyperparameters_name_what_each_run_uses():
     assert methods.loss_hyperparameters(methods.method_config("DHN", config)) == {"alpha": 1.0, "penalty": 0.1}
     dsh = dataclasses.replace(methods.method_config("DSH", config), quantization_weight=0.5)
     assert methods.loss_hyperparameters(dsh) == {"margin": None, "reg": 0.5}
+
+
+@pytest.mark.parametrize("name, field, value", [("DHN", "weighting", "none"), ("DSH", "schedule", "staircase"),
+                                                 ("CSQ", "continuous_similarity", True), ("DPSH", "alpha", 0.5),
+                                                 ("HashNet", "quantization_weight", 0.1),
+                                                 ("HashNet-W", "quantization_weight", 0.1)])
+def test_a_field_the_method_ignores_is_refused_naming_the_method(name, field, value):
+    with pytest.raises(ValueError, match=rf"{field}=.* is not used by {name}"):
+        methods.method_config(name, TrainConfig(bits=16, **{field: value}))
+
+
+def test_the_cli_refuses_a_field_the_method_ignores(tmp_path):
+    from hashnet_lite.cli import main
+
+    code = main(["train", "--data", "digits", "--method", "DHN", "--weighting", "none", "--iters", "5",
+                 "--device", "cpu", "--no-progress", "--out", str(tmp_path / "o")])
+    assert code == 2 and not (tmp_path / "o" / "model.pt").exists()
+
+
+def test_tuned_settings_apply_on_their_preset_only(monkeypatch, tmp_path):
+    record = {"preset": "fashion-mnist", "chosen": {
+        "DSH": {"lr_scale": 0.3, "hash_lr_mult": 1.0, "trade_off": 0.1, "trade_off_field": "quantization_weight"},
+        "HashNet": {"lr_scale": 1.0, "hash_lr_mult": 10.0, "trade_off": 2.0, "trade_off_field": "alpha_scale"}}}
+    path = tmp_path / "tuned.json"
+    path.write_text(__import__("json").dumps(record))
+    monkeypatch.setattr(methods, "TUNED_FILE", path)
+    config = TrainConfig(bits=16, lr=0.01)
+    dsh = methods.method_config("DSH", config, preset="fashion-mnist")
+    assert (dsh.lr, dsh.hash_lr_mult, dsh.quantization_weight) == (pytest.approx(0.003), 1.0, 0.1)
+    assert methods.method_config("DSH", config, preset="digits") == methods.method_config("DSH", config)
+    for name in ("HashNet", "HashNet-W", "HashNet+C"):  # HashNet's choice holds for its ablations
+        assert methods.method_config(name, config, preset="fashion-mnist").alpha == pytest.approx(2.0 * 10 / 16)
