@@ -52,7 +52,11 @@ code h = tanh(z) is pulled to its item's centre by a binary cross-entropy per bi
   Centres (``hash_centres``): K a power of 2 and C <= 2K: rows of [H_K; -H_K], H_K the
   Sylvester Hadamard matrix, so two centres differ in exactly K/2 bits (K for a row and
   its negation). Otherwise (more classes, or K not a power of 2, where H_K does not exist
-  in this form) every bit is a seeded Bernoulli(1/2) sign, K/2 bits apart on average.
+  in this form) balanced random rows, K/2 bits of each sign, each at least a minimum
+  distance from the others (``balanced_centres``), as the authors' released centres are
+  (yuanli2333/Hadamard-Matrix-for-hashing: Hadamard rows at 64 bits, balanced random rows
+  at 16 and 32 bits for ImageNet's 100 classes). Unbalanced Bernoulli rows, used here
+  before, put two of 100 classes 1 bit apart at 16 bits.
   A multi-label item's centre (``item_centres``) is the sign of the mean of its classes'
   centres; a bit where that mean is 0 takes the bit of one fixed random +-1 vector, as
   in the authors' train.py (Hash_center_multilables), seeded here.
@@ -143,8 +147,28 @@ def hash_centres(num_classes: int, bits: int, *, seed: int = 0) -> torch.Tensor:
         while hadamard.shape[0] < bits:
             hadamard = torch.cat([torch.cat([hadamard, hadamard], 1), torch.cat([hadamard, -hadamard], 1)], 0)
         return torch.cat([hadamard, -hadamard], 0)[:num_classes]  # (C, K): rows of [H_K; -H_K]
+    return balanced_centres(num_classes, bits, seed=seed)
+
+
+def balanced_centres(num_classes: int, bits: int, *, seed: int = 0, tries: int = 1000) -> torch.Tensor:
+    """Random centres as the CSQ authors drew them where no Hadamard matrix fits: each row
+    balanced (K // 2 bits of -1, the rest +1, in a seeded random order), kept only if it is
+    at least d bits from every row before it. d starts at K / 2 and is lowered by one after
+    ``tries`` rejected draws, so that any C fits.  (C, K)"""
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 2, (num_classes, bits), generator=g).float() * 2.0 - 1.0  # Bernoulli(1/2)
+    base = torch.ones(bits)
+    base[: bits // 2] = -1.0
+    rows, min_distance, rejected = [], bits // 2, 0
+    while len(rows) < num_classes:
+        row = base[torch.randperm(bits, generator=g)]
+        if all(int((row != r).sum()) >= min_distance for r in rows):
+            rows.append(row)
+            rejected = 0
+        else:
+            rejected += 1
+            if rejected >= tries:
+                min_distance, rejected = max(1, min_distance - 1), 0
+    return torch.stack(rows)  # (C, K)
 
 
 def item_centres(labels: torch.Tensor, centres: torch.Tensor, *, seed: int = 0) -> torch.Tensor:

@@ -273,6 +273,9 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
         if "run" not in r:
             diffs.add("made before rows were keyed by their data and config")
             continue
+        if _stale(r, fingerprint.get("num_classes") or 0):
+            diffs.add("CSQ centres drawn as unbalanced Bernoulli rows (now balanced, K/2 of each sign, "
+                      "a minimum distance apart)")
         if r.get("seed") != config.seed:
             diffs.add(f"seed {r.get('seed')} (now {config.seed})")
         old = r.get("data_fingerprint") or {}
@@ -399,7 +402,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     run = run_key(fingerprint, config, topk)
     store = RowStore(out)
     existing = _existing_rows(out, store, overwrite)
-    foreign = {name: r for name, r in existing.items() if r.get("run") != run}
+    foreign = {name: r for name, r in existing.items() if r.get("run") != run or _stale(r, data.num_classes)}
     if foreign:
         why = _made_otherwise(list(foreign.values()), fingerprint, config, topk, preset)
         if not overwrite:
@@ -479,6 +482,24 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     return rows
 
 
+def _centres_kind(config: TrainConfig, num_classes: int) -> dict:
+    """CSQ's rows say how their centres were drawn (``deep_baselines.hash_centres``)."""
+    if config.method != "CSQ":
+        return {}
+    hadamard = config.bits & (config.bits - 1) == 0 and num_classes <= 2 * config.bits
+    return {"centres": "hadamard" if hadamard else "balanced"}
+
+
+def _stale(row: dict, num_classes: int) -> bool:
+    """A CSQ row made with the unbalanced Bernoulli centres drawn before (where no Hadamard
+    matrix fits): its number is not what CSQ gives now."""
+    if row.get("method") != "CSQ" or row.get("map") is None:
+        return False
+    drawn = (row.get("hyperparameters") or {}).get("centres")
+    bits = row["bits"]
+    return drawn == "bernoulli" or (drawn is None and not (bits & (bits - 1) == 0 and num_classes <= 2 * bits))
+
+
 def _existing_rows(out: Path, store: RowStore, overwrite: bool) -> dict[str, dict]:
     """{row name: row} of the folder: its row files, and the rows of a results.json written
     before row files existed (legacy names renamed)."""
@@ -529,7 +550,7 @@ def _run_unit(unit: Unit, data, config: TrainConfig, out: Path, meta: dict, reco
         d = encode(model, data.database, device=cfg.device, batch_size=cfg.batch_size)
         extra = {"final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
                  "quantization_error": history[-1]["quantization_error"],
-                 "hyperparameters": loss_hyperparameters(cfg)}
+                 "hyperparameters": {**loss_hyperparameters(cfg), **_centres_kind(cfg, data.num_classes)}}
         record(unit.method, unit.bits, q, d, time.perf_counter() - t0, extra=extra, cfg=cfg)
         written += 1
         for m in unit.rows:
