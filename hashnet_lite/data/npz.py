@@ -166,7 +166,7 @@ def _npz_check_inputs(path: Path, xs: dict) -> str:
         if np.issubdtype(xs[p].dtype, np.floating) and not np.all(np.isfinite(xs[p])):
             raise DataError(f"{where}: x_{p} holds NaN or infinite values")
         top = float(np.abs(xs[p]).max()) if xs[p].size and ndim > 2 else 0.0
-        if top > np.finfo(np.float32).max:  # images are cast to float32 as they are
+        if top > float(np.finfo(np.float32).max):  # images are cast to float32 as they are
             raise DataError(f"{where}: x_{p} holds values up to {top:.3g}, beyond float32's range (3.4e38) "
                             f"that the network computes in; rescale the images (e.g. to [0, 1])")
     if ndim > 2 and len({d == np.uint8 for d in dtypes.values()}) != 1:
