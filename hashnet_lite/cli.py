@@ -199,7 +199,7 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = OneLineParser(prog="python -m hashnet_lite", description=_wrap(DESCRIPTION),
-                                     epilog=EXAMPLES, formatter_class=formatter)
+                           epilog=EXAMPLES, formatter_class=formatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,reproduce}")
     demo = sub.add_parser("demo", help="train HashNet on the shipped digits (< 1 min on a CPU), compare with "
                           "ITQ and LSH", description=_wrap(DEMO_DESCRIPTION), epilog=DEMO_EXAMPLES,

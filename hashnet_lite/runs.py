@@ -1,6 +1,6 @@
 """Run folders: one run per output folder, checked before any data is loaded.
 
-What the ``train`` and ``reproduce`` commands do with ``--out DIR``, in order:
+What the ``demo``, ``train`` and ``reproduce`` commands do with ``--out DIR``, in order:
 
 1. ``prepare_out_dir``: DIR is created and proved writable (a probe file is written and
    removed), so a typo or a read-only disk fails in a second, not after hours of training.
@@ -12,8 +12,9 @@ What the ``train`` and ``reproduce`` commands do with ``--out DIR``, in order:
    reuse; the flock cannot be.)
 3. ``check_run_kind``: every command that writes a run folder (``demo``, ``train``,
    ``reproduce``) refuses a folder that holds another kind of run, whose files it would mix
-   with its own. A run's kind is told by the files that only it writes, and writes first
-   (``KIND_FILES``), so a folder from any version of the package is recognised.
+   with its own. A run's kind is told by the files that only it writes (``KIND_FILES``),
+   so a folder from any version of the package is recognised, and a run killed before it
+   wrote any of them left nothing to mix with.
 4. Within its own kind: ``check_train_folder`` continues a finished or unfinished train run
    only with ``--resume`` and replaces it only with ``--overwrite``, never silently;
    ``check_same_evaluation`` refuses a ``--resume`` that would rewrite metrics.json at another
@@ -38,7 +39,7 @@ from .errors import RunFolderError
 
 LOCK_NAME = "run.lock"
 TRAIN_FILES = ("model.pt", "metrics.json", "codes.npz", "history.json")
-# The files that only one kind of run writes; the first of each is written before the others.
+# The files that only one kind of run writes: any one of them tells the kind of the run.
 KIND_FILES = {
     "train": ("model.pt", "codes.npz", "history.json"),
     "reproduce": ("checkpoints", "results.json", "pr_curves.json", "results.md"),
