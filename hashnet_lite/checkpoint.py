@@ -2,26 +2,32 @@
 
 A checkpoint holds ``state_dict()``s, the step, the history so far and the config as a plain
 dict, and is loaded with ``torch.load(..., weights_only=True)``, so a file from elsewhere can
-hold tensors but never run code. It is written atomically (``io.atomic_torch_save``): a crash
-leaves the previous checkpoint, never a torn one. ``meta`` records what the model was
+hold tensors but never run code (a file that holds anything else is refused, and the message
+says that loading it could run code). It is written atomically (``io.atomic_torch_save``): a
+crash leaves the previous checkpoint, never a torn one. ``meta`` records what the model was
 trained on: the data spec (``data``), ``input_shape`` and ``num_classes`` (so ``load_model``
-can rebuild it), and since issue 13 the ``split_seed`` and the ``data_fingerprint``
+can rebuild it), the ``split_seed`` and the ``data_fingerprint``
 (``data.container.data_fingerprint``), so that a resume can tell other data from the same.
+``version`` is the hashnet_lite version that wrote it; another version's checkpoint loads
+with a warning that names both. Weights that are NaN or infinite are refused at load: such a
+model would give every item the same code.
 
 Compatibility: keys are only ever added. A checkpoint without the newer keys (``running``,
-``scaler``, ``meta['data_fingerprint']``, config fields added later) loads and resumes;
-what it lacks is not compared.
+``scaler``, ``version``, ``meta['data_fingerprint']``, config fields added later) loads and
+resumes; what it lacks is not compared.
 """
 from __future__ import annotations
 
+import pickle
 import warnings
 from pathlib import Path
 
 import torch
 
+from . import __version__
 from .config import TrainConfig
 from .errors import CheckpointError
-from .io import atomic_torch_save
+from .io import atomic_torch_save, path_problem
 from .model import HashNet, build_model
 
 # Config fields that may change on resume: they do not change the numbers a run gives.
@@ -38,6 +44,10 @@ def check_resumable(saved: dict, config: TrainConfig, *, saved_meta: dict | None
     no more steps than ``config.iters`` (a run is continued, never cut back). Raises
     ``CheckpointError`` saying what differs and how to proceed."""
     where = f"resume: {str(path)!r}" if path is not None else "resume: the checkpoint"
+    # The data first: other data select another preset, so its config differs too, and
+    # "different data" is the cause the user needs to hear, not the preset's fields.
+    if saved_meta is not None and meta is not None:
+        _check_same_data(saved_meta, meta, where)
     saved = TrainConfig.from_dict(saved).to_dict()
     now = config.to_dict()
     changed = sorted(k for k in now if k not in RESUMABLE_FIELDS and saved[k] != now[k])
@@ -45,8 +55,6 @@ def check_resumable(saved: dict, config: TrainConfig, *, saved_meta: dict | None
         details = ", ".join(f"{k}: checkpoint {saved[k]!r} vs now {now[k]!r}" for k in changed)
         raise CheckpointError(f"resume: the checkpoint was made with a different config ({details}); "
                               f"resume with the same options or {START_AFRESH}")
-    if saved_meta is not None and meta is not None:
-        _check_same_data(saved_meta, meta, where)
     if step is not None and step > config.iters:
         raise CheckpointError(f"{where} holds {step} steps, more than iters={config.iters}: a run is "
                               f"continued, never cut back; pass --iters {step} or more (the same number "
@@ -104,6 +112,7 @@ def save_checkpoint(path: str | Path, model: HashNet, config: TrainConfig, *, op
         "history": list(history or []),
         "meta": dict(meta or {}),
         "running": dict(running or {}),
+        "version": __version__,
     }
     atomic_torch_save(state, path)
 
@@ -112,25 +121,58 @@ def load_checkpoint_state(path: str | Path) -> dict:
     """The checkpoint's dict. FileNotFoundError if there is none; ``CheckpointError`` naming
     the file if it cannot be read or is not a hashnet_lite checkpoint."""
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint={str(path)!r} is a directory; expected a file written by train()")
-    if not path.is_file():
+    problem = path_problem(path)
+    if problem == "does not exist":
         raise FileNotFoundError(f"checkpoint={str(path)!r} does not exist")
+    if problem:
+        raise CheckpointError(f"checkpoint={str(path)!r} {problem}; expected a file written by train()")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e):  # a damaged pickle, not a refused object
+            raise _unreadable(path, e) from e
+        raise CheckpointError(f"checkpoint {str(path)!r} is refused: it holds Python objects beyond tensors and "
+                              f"plain data ({_unsafe_global(e)}), and loading them could run code; a "
+                              f"hashnet_lite checkpoint never holds any. Use files written by train()") from e
     except Exception as e:  # a truncated file fails anywhere in torch's unpickler
         # (RuntimeError, UnpicklingError, EOFError, even KeyError): every failure to parse the
         # user's file means the same thing, so it is reported, with its type, as one error.
-        why = " ".join(str(e).split())[:200]
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}: {why}): it is "
-                              f"truncated, damaged or not a checkpoint; delete it to {START_AFRESH}") from e
+        raise _unreadable(path, e) from e
     required = ("model", "config", "step")
     if not (isinstance(state, dict) and all(k in state for k in required)
             and isinstance(state["model"], dict) and isinstance(state["config"], dict)):
         found = f"a dict with keys {sorted(map(str, state))}" if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {str(path)!r} is not a hashnet_lite checkpoint: it holds {found}; "
                               f"expected a dict with {', '.join(required)} (written by train())")
+    bad = non_finite_weights(state["model"])
+    if bad:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds NaN or infinite weights ({', '.join(bad[:3])}"
+                              f"{', ...' if len(bad) > 3 else ''}): its run diverged or the file was damaged, "
+                              f"and every item would get the same code; {START_AFRESH}")
+    written_by = state.get("version")
+    if written_by is not None and written_by != __version__:
+        warnings.warn(f"checkpoint {str(path)!r} was written by hashnet_lite {written_by}, this is "
+                      f"{__version__}: it loads, but its numbers may differ from what this version gives",
+                      UserWarning, stacklevel=2)
     return state
+
+
+def non_finite_weights(state_dict: dict) -> list[str]:
+    """The names of the floating-point tensors of ``state_dict`` that hold NaN or inf."""
+    return [name for name, t in state_dict.items()
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all()]
+
+
+def _unreadable(path: Path, e: Exception) -> CheckpointError:
+    why = " ".join(str(e).split())[:200]
+    return CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}: {why}): it is "
+                           f"truncated, damaged or not a checkpoint; delete it to {START_AFRESH}")
+
+
+def _unsafe_global(e: Exception) -> str:
+    """What torch's weights-only unpickler refused ("GLOBAL builtins.print"), from its message."""
+    text = " ".join(str(e).split())
+    return text.split("Unsupported global: ", 1)[1].split(" was not", 1)[0]
 
 
 def load_model(path: str | Path) -> tuple[HashNet, TrainConfig, dict]:

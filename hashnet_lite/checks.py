@@ -65,9 +65,16 @@ def as_numpy(x, name: str) -> np.ndarray:
         raise ValueError(f"{name} could not be read as an array ({err})") from None
 
 
+# One-hot rows of class ids beyond this size (2 GiB) are refused: ids that large are names
+# (1e9, 2**63), and their columns would be almost all empty.
+MAX_ONE_HOT_BYTES = 2**31
+
+
 def label_rows(labels, name: str = "labels", num_classes: int | None = None) -> np.ndarray:
     """Labels as uint8 0/1 rows (N, C): class ids are one-hot encoded (C = ``num_classes``,
-    else the largest id + 1), multi-hot rows are checked and returned as uint8."""
+    else the largest id + 1), multi-hot rows are checked and returned as uint8. Class ids
+    must be integers (float ids are refused, never rounded); ids whose one-hot rows would
+    exceed ``MAX_ONE_HOT_BYTES`` are refused with a hint to map them to 0..C-1."""
     a = as_numpy(labels, name)
     if a.ndim == 1:
         if a.dtype.kind not in "iu" or (a.size and a.min() < 0):
@@ -75,8 +82,12 @@ def label_rows(labels, name: str = "labels", num_classes: int | None = None) -> 
         width = (int(a.max()) + 1 if a.size else 1) if num_classes is None else int(num_classes)
         if a.size and a.max() >= width:
             raise ValueError(f"{name} holds the class id {int(a.max())}: expected ids below num_classes={width}")
+        if len(a) * width > MAX_ONE_HOT_BYTES:
+            raise ValueError(f"{name} holds the class id {int(a.max())}: one-hot rows would need {width:,} columns "
+                             f"for {len(a):,} items; map the ids to 0..C-1 first "
+                             f"(np.unique(labels, return_inverse=True)[1])")
         out = np.zeros((len(a), width), np.uint8)
-        out[np.arange(len(a)), a.astype(np.int64)] = 1
+        out[np.arange(len(a)), a] = 1  # indexed by the ids as they are: a uint64 id is never cast
         return out
     if a.ndim != 2:
         raise ValueError(f"{name} has shape {a.shape}: expected (N,) class ids or (N, C) multi-hot rows")

@@ -6,9 +6,12 @@ locked, and refused if it holds a run that was not asked to be continued or repl
 ``runs``), then the data and the config, then training.
 
 Errors the user can cause (``errors.HashNetLiteError``, the package's ``ValueError`` for
-bad input, a missing file, missing pretrained weights) print as one line on stderr with
-exit code 2; anything else is a bug and keeps its traceback. Warnings print as one line
-each ("warning: Category: message").
+bad input, a missing file, missing pretrained weights, a bad argument) print as one line on
+stderr with exit code 2; so do the system's failures (a full disk, memory), each with what
+survived and how to continue, and Ctrl-C (exit code 130). Anything else is a bug and keeps
+its traceback. Warnings print as one line each ("warning: Category: message").
+
+The preset defaults that ``--help`` quotes are read from ``presets.PRESETS``.
 """
 from __future__ import annotations
 
@@ -20,10 +23,12 @@ import time
 import warnings
 from pathlib import Path
 
-from .config import BACKBONES, COMPILE_MODES, SCHEDULES, WEIGHTINGS
-from .errors import HashNetLiteError
+from .config import BACKBONES, COMPILE_MODES, MAX_BITS, MAX_SEED, SCHEDULES, WEIGHTINGS, TrainConfig
+from .errors import DiskFullError, HashNetLiteError
+from .io import disk_full_cause
 from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_config
 from .model import PretrainedWeightsUnavailable
+from .presets import PRESETS
 
 DESCRIPTION = ("Learn compact binary codes for fast image retrieval with HashNet (Cao et al., ICCV 2017) "
                "and measure how well they retrieve (mAP).")
@@ -71,16 +76,40 @@ def _wrap(text: str) -> str:  # RawDescriptionHelpFormatter keeps the examples' 
     return textwrap.fill(text, 88)
 
 
-def _positive_int(name, low=1):
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (exit code 2), as every other error
+    of the CLI, not the usage block followed by the error."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def _positive_int(name, low=1, high=None):
+    expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name}={text!r} is invalid: expected an integer >= {low}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"--{name}={value} is invalid: expected an integer >= {low}")
+            raise argparse.ArgumentTypeError(f"--{name}={text!r} is invalid: expected {expected}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"--{name}={value} is invalid: expected {expected}")
         return value
     return parse
+
+
+# How --help names the presets that are chosen by the data's form rather than by a data set.
+PRESET_LABELS = {"features": "npz: feature vectors", "images": "npz: and list: images"}
+
+
+def preset_defaults(field: str) -> str:
+    """The value of TrainConfig ``field`` in every preset, grouped by value, for --help:
+    "600 for digits; 5000 for fashion-mnist; ..." (read from ``presets.PRESETS``)."""
+    groups = {}
+    for name, preset in PRESETS.items():
+        value = preset.get(field, getattr(TrainConfig, field))
+        groups.setdefault(value, []).append(PRESET_LABELS.get(name, name))
+    return "; ".join(f"{value} for {', '.join(names)}" for value, names in groups.items())
 
 
 def _positive_float(name):
@@ -102,15 +131,16 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
                         "npz:PATH (your arrays), list:ROOT (your list files), imagenet100[:ROOT], "
                         "nuswide[:ROOT], coco[:ROOT] (default: digits)")
     if bits_many:
-        p.add_argument("--bits", type=_positive_int("bits"), nargs="+", default=[16, 32, 48, 64], metavar="K",
-                       help="code lengths in bits, one column of the table each (default: 16 32 48 64)")
+        p.add_argument("--bits", type=_positive_int("bits", 1, MAX_BITS), nargs="+", default=[16, 32, 48, 64],
+                       metavar="K", help=f"code lengths in bits, 1 to {MAX_BITS}, one column of the table each "
+                                         f"(default: 16 32 48 64)")
     else:
-        p.add_argument("--bits", type=_positive_int("bits"), default=32, metavar="K",
-                       help="code length in bits (default: 32)")
-    p.add_argument("--seed", type=_positive_int("seed", 0), default=0, metavar="S",
-                   help="training seed: initial weights, batch order, dropout, augmentation, ITQ/LSH "
-                        "(default: 0)")
-    p.add_argument("--split-seed", type=_positive_int("split-seed", 0), default=None, metavar="S",
+        p.add_argument("--bits", type=_positive_int("bits", 1, MAX_BITS), default=32, metavar="K",
+                       help=f"code length in bits, 1 to {MAX_BITS} (default: 32)")
+    p.add_argument("--seed", type=_positive_int("seed", 0, MAX_SEED), default=0, metavar="S",
+                   help="training seed: initial weights, batch order, dropout, augmentation, ITQ/LSH; "
+                        "0 to 2**63-1 (default: 0)")
+    p.add_argument("--split-seed", type=_positive_int("split-seed", 0, MAX_SEED), default=None, metavar="S",
                    help="seed of the query/training/database split of digits, fashion-mnist and cifar10, "
                         "recorded apart from --seed (default: the value of --seed; npz: and list: data "
                         "come split)")
@@ -124,14 +154,12 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
                    help="start torchvision backbones from ImageNet weights (default: the preset's "
                         "choice, on for the paper's data sets)")
     p.add_argument("--iters", type=_positive_int("iters"), default=None, metavar="N",
-                   help="training steps (default: the preset's: 600 for digits, 3000 for fashion-mnist, "
-                        "1500 for npz:/list:, 10000 for the paper's data sets)")
+                   help=f"training steps (default: the preset's: {preset_defaults('iters')})")
     p.add_argument("--batch-size", type=_positive_int("batch-size", 2), default=None, metavar="B",
-                   help="items per SGD step (default: the preset's: 128 for fashion-mnist, else 64)")
+                   help=f"items per SGD step (default: the preset's: {preset_defaults('batch_size')})")
     p.add_argument("--lr", type=_positive_float("lr"), default=None,
                    help="backbone learning rate, a positive finite number; the hash layer uses 10x "
-                        "(default: the preset's: 0.003 digits, 0.03 fashion-mnist, 0.01 npz:/list:, "
-                        "0.0003 paper)")
+                        f"(default: the preset's: {preset_defaults('lr')})")
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="how beta grows: authors (the paper's code), staircase (per epoch), constant "
                         "(no continuation) (default: authors)")
@@ -151,10 +179,10 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--erase", type=float, default=None, metavar="P",
                    help="random erasing: the probability that a training image gets one random "
                         "rectangle (2-33%% of its area) set to 0, after the crop; 0 is off; images held in arrays "
-                        "(default: the preset's: 0.7 for fashion-mnist, else 0)")
+                        f"(default: the preset's: {preset_defaults('erase')})")
     p.add_argument("--convs", type=int, choices=range(3, 7), default=None, metavar="N",
                    help="conv layers of the cnn backbone, 3-6: one per resolution, then a second one at "
-                        "the smallest resolution first (default: the preset's: 4 for fashion-mnist, else 3)")
+                        f"the smallest resolution first (default: the preset's: {preset_defaults('convs')})")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="arithmetic of the forward pass on a GPU: bf16 or fp16 mixed precision, or fp32 "
                         "(default: bf16; the CPU always trains in fp32)")
@@ -178,22 +206,23 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog="python -m hashnet_lite", description=_wrap(DESCRIPTION),
-                                     epilog=EXAMPLES, formatter_class=formatter)
+    parser = OneLineParser(prog="python -m hashnet_lite", description=_wrap(DESCRIPTION),
+                           epilog=EXAMPLES, formatter_class=formatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,reproduce,tune}")
     demo = sub.add_parser("demo", help="train HashNet on the shipped digits (< 1 min on a CPU), compare with "
                           "ITQ and LSH", description=_wrap(DEMO_DESCRIPTION), epilog=DEMO_EXAMPLES,
                           formatter_class=formatter)
     demo.add_argument("--out", default="runs/demo", metavar="DIR",
-                      help="folder for demo.png and metrics.json, replaced by each demo (default: runs/demo)")
-    demo.add_argument("--bits", type=_positive_int("bits"), default=32, metavar="K",
-                      help="code length in bits (default: 32)")
-    demo.add_argument("--seed", type=_positive_int("seed", 0), default=0, metavar="S",
-                      help="seed of the split, the training and the baselines (default: 0)")
+                      help="folder for demo.png and metrics.json, replaced by each demo; a folder holding "
+                           "another run (train, reproduce) is refused (default: runs/demo)")
+    demo.add_argument("--bits", type=_positive_int("bits", 1, MAX_BITS), default=32, metavar="K",
+                      help=f"code length in bits, 1 to {MAX_BITS} (default: 32)")
+    demo.add_argument("--seed", type=_positive_int("seed", 0, MAX_SEED), default=0, metavar="S",
+                      help="seed of the split, the training and the baselines, 0 to 2**63-1 (default: 0)")
     demo.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                       help="where to train: auto (CUDA when there is a GPU), cpu, cuda (default: auto)")
     demo.add_argument("--iters", type=_positive_int("iters"), default=None, metavar="N",
-                      help="training steps (default: the digits preset's 600)")
+                      help=f"training steps (default: the digits preset's {PRESETS['digits']['iters']})")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
     train = sub.add_parser("train", help="train HashNet (or another method) and write metrics.json, codes.npz, model.pt",
                            description=_wrap(TRAIN_DESCRIPTION), epilog=TRAIN_EXAMPLES, formatter_class=formatter)
@@ -293,21 +322,24 @@ def _config_and_data(args):
 
 def cmd_train(args) -> int:
     from .experiments import train_and_evaluate
-    from .runs import RunLock, check_train_folder, prepare_out_dir, remove_train_files
+    from .runs import (RunLock, check_run_kind, check_same_evaluation, check_train_folder, prepare_out_dir,
+                       remove_train_files)
 
     out = prepare_out_dir(args.out)
     with RunLock(out) as lock:
+        check_run_kind(out, "train")
         check_train_folder(out, resume=args.resume, overwrite=args.overwrite)
         data, config, topk, preset = _config_and_data(args)
         config = method_config(args.method, config, preset=preset)
+        check_same_evaluation(out, topk, resume=args.resume)
         if args.overwrite and lock.fd is not None:  # only now: a typo in --data deletes nothing
             remove_train_files(out)
         metrics = train_and_evaluate(data, config, out, topk=topk, progress=not args.no_progress,
-                                     resume=args.resume)
+                                     resume=args.resume, method=args.method)
     if metrics:
         r = "all" if topk is None else topk
-        print(f"{data.spec}, {config.bits} bits: mAP@{r} = {metrics['map']:.4f} "
-              f"(convention '{metrics['convention']}', ties by index) in {metrics['seconds']:.1f} s -> {args.out}")
+        print(f"{args.method} on {data.spec}, {config.bits} bits: mAP@{r} = {metrics['map']:.4f} "
+              f"(convention '{metrics['convention']}', ties by index) in {metrics['seconds']:.1f} s -> {out}")
     return 0
 
 
@@ -315,7 +347,7 @@ def cmd_reproduce(args) -> int:
     from .distributed import is_main_process
     from .experiments import reproduce
     from .rows import parse_shard
-    from .runs import prepare_out_dir
+    from .runs import check_run_kind, prepare_out_dir
 
     methods = check_methods(args.methods or DEFAULT_METHODS)
     shard = parse_shard(args.shard)
@@ -324,6 +356,7 @@ def cmd_reproduce(args) -> int:
                          f"on this machine; --shard is one share of a job array)")
     out = prepare_out_dir(args.out)
     with _folder_lock(out, shard):
+        check_run_kind(out, "reproduce")
         data, config, topk, preset = _config_and_data(args)
         if args.jobs > 1:
             _run_workers(args, args.jobs, config.device)
@@ -392,7 +425,7 @@ def _cuda_available() -> bool:
 def cmd_tune(args) -> int:
     from .io import write_json_atomic
     from .rows import parse_shard
-    from .runs import prepare_out_dir
+    from .runs import check_run_kind, prepare_out_dir
     from .tune import TUNABLE, tune
 
     methods = check_methods(args.methods or TUNABLE)
@@ -402,6 +435,7 @@ def cmd_tune(args) -> int:
     trial_iters, args.iters = args.iters, None  # --iters: the trials' steps, the preset's schedules compressed
     out = prepare_out_dir(args.out)
     with _folder_lock(out, shard):
+        check_run_kind(out, "tune")
         data, config, _, preset = _config_and_data(args)
         if args.jobs > 1:
             argv = args.argv
@@ -420,10 +454,11 @@ def cmd_tune(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .runs import RunLock, prepare_out_dir
+    from .runs import RunLock, check_run_kind, prepare_out_dir
 
     out = prepare_out_dir(args.out)
     with RunLock(out):
+        check_run_kind(out, "demo")
         return _demo(args, out)
 
 
@@ -466,6 +501,24 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 USER_ERRORS = (HashNetLiteError, ValueError, FileNotFoundError, PretrainedWeightsUnavailable)
 
 
+def continuation(args) -> str:
+    """What survived an interrupted or failed run of ``args.command``, and how to go on."""
+    out = Path(args.out).expanduser()
+    if args.command == "train":
+        if (out / "model.pt").is_file():
+            return (f"its checkpoint {str(out / 'model.pt')!r} is kept: --resume continues from it "
+                    f"(the same command with --resume)")
+        return "no checkpoint was written yet: run the same command again"
+    if args.command == "reproduce":
+        return (f"the finished rows and checkpoints in {str(out)!r} are kept: the same command continues "
+                f"from them")
+    return "run demo again"
+
+
+def _fail(message: str) -> None:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -475,8 +528,23 @@ def main(argv=None) -> int:
     warnings.formatwarning = _one_line_warning
     try:
         return command(args)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; {continuation(args)}")
+        return 130  # 128 + SIGINT, the shell's convention for a run stopped by Ctrl-C
     except USER_ERRORS as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        _fail(f"{err}; then {continuation(args)}" if isinstance(err, DiskFullError) else str(err))
+        return 2
+    except MemoryError as err:
+        _fail(f"out of memory ({type(err).__name__}: {err}); try a smaller --batch-size or a machine with "
+              f"more memory; {continuation(args)}")
+        return 2
+    except Exception as err:  # a full disk outside the package's writers (the lock, a library)
+        full = disk_full_cause(err)
+        if full is None:
+            raise
+        where = full.filename or args.out
+        _fail(f"no space left on device ({full.strerror}) while writing {str(where)!r}; free some space or "
+              f"choose a folder on another disk; then {continuation(args)}")
         return 2
     finally:
         warnings.formatwarning = previous

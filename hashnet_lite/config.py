@@ -23,6 +23,11 @@ PRECISIONS = ("bf16", "fp16")  # the low-precision type of mixed precision on CU
 LATE_FIELDS = ("precision", "compile", "channels_last", "erase", "convs")
 # torch.compile's modes (TrainConfig.compile may name one; True is "default").
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# Bounds that turn a typo into a clear refusal, not a huge allocation or an overflow deep in
+# torch: codes of 4,096 bits are far beyond what hashing uses (16-128), and torch.manual_seed
+# takes a signed 64-bit seed.
+MAX_BITS = 4096
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,10 @@ class TrainConfig:
     checkpoint_seconds: float = 300.0
 
     def __post_init__(self) -> None:
-        _check(_integer(self.bits) and self.bits >= 1, "bits", self.bits, "an integer >= 1")
+        _check(_integer(self.bits) and 1 <= self.bits <= MAX_BITS, "bits", self.bits,
+               f"an integer from 1 to {MAX_BITS}")
+        _check(_integer(self.seed) and 0 <= self.seed <= MAX_SEED, "seed", self.seed,
+               "an integer from 0 to 2**63-1")
         _check(self.backbone in BACKBONES, "backbone", self.backbone, f"one of {BACKBONES}")
         _check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
         _check(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {WEIGHTINGS}")

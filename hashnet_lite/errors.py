@@ -27,6 +27,11 @@ class RunFolderError(HashNetLiteError, ValueError):
     process, or holding results that this run would replace without being asked to."""
 
 
+class DiskFullError(HashNetLiteError, OSError):
+    """A write failed because its disk (or quota) is full: the message names the file and
+    what survived (``io.atomic_write`` leaves the previous file, never a torn one)."""
+
+
 class TrainingDiverged(HashNetLiteError, FloatingPointError):
     """The loss became NaN or infinite (usually: the learning rate is too high)."""
 

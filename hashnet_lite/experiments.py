@@ -61,9 +61,13 @@ def evaluate(query_codes, database_codes, data, topk: int | None, *, continuous:
 
 
 def train_and_evaluate(data, config: TrainConfig, out: str | Path, *, topk: int | None,
-                       progress: bool = True, resume: bool = False) -> dict:
-    """The ``train`` command: fit HashNet, encode, evaluate; writes metrics.json,
-    codes.npz and model.pt under ``out`` and returns the metrics."""
+                       progress: bool = True, resume: bool = False, method: str | None = None) -> dict:
+    """The ``train`` command: fit ``config``'s method, encode, evaluate; writes metrics.json,
+    codes.npz, history.json and model.pt under ``out`` and returns the metrics.
+
+    ``method`` is the registry's name of the run (``methods.REGISTRY``: "HashNet-W" trains
+    HashNet's loss without weights); None: the loss ``config.method``. metrics.json and
+    history.json record it."""
     out = Path(out)
     t0 = time.perf_counter()
     model, history = fit(data, config, progress=progress, checkpoint=out / "model.pt", resume=resume)
@@ -74,6 +78,7 @@ def train_and_evaluate(data, config: TrainConfig, out: str | Path, *, topk: int 
     database_codes = encode(model, data.database, device=config.device)
     fingerprint = data_fingerprint(data)
     metrics = {
+        "method": method or config.method,
         **evaluate(query_codes, database_codes, data, topk),
         "topk": topk, "convention": CONVENTION, "ties": TIES, "bits": config.bits, "data": data.spec,
         "backbone": config.backbone, "iters": config.iters, "seed": config.seed,
@@ -86,7 +91,7 @@ def train_and_evaluate(data, config: TrainConfig, out: str | Path, *, topk: int 
     extra = {} if label_ids is None else {"label_ids": np.asarray(label_ids)}
     save_npz_atomic(out / "codes.npz", query_codes=query_codes, database_codes=database_codes,
                     query_labels=data.y_query, database_labels=data.y_database, **extra)
-    write_json_atomic({"metrics": metrics, "history": history}, out / "history.json")
+    write_json_atomic({"method": metrics["method"], "metrics": metrics, "history": history}, out / "history.json")
     write_json_atomic(metrics, out / "metrics.json")
     return metrics
 

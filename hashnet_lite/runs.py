@@ -1,6 +1,6 @@
 """Run folders: one run per output folder, checked before any data is loaded.
 
-What the ``train`` and ``reproduce`` commands do with ``--out DIR``, in order:
+What the ``demo``, ``train`` and ``reproduce`` commands do with ``--out DIR``, in order:
 
 1. ``prepare_out_dir``: DIR is created and proved writable (a probe file is written and
    removed), so a typo or a read-only disk fails in a second, not after hours of training.
@@ -10,8 +10,16 @@ What the ``train`` and ``reproduce`` commands do with ``--out DIR``, in order:
    (SIGKILL included), so a lock file that nobody holds is stale by construction: the
    next run takes it over and says so. (Checking the pid alone would be fooled by pid
    reuse; the flock cannot be.)
-3. ``check_train_folder``: a folder holding a finished or unfinished train run is only
-   continued with ``--resume`` or replaced with ``--overwrite``, never silently.
+3. ``check_run_kind``: every command that writes a run folder (``demo``, ``train``,
+   ``reproduce``) refuses a folder that holds another kind of run, whose files it would mix
+   with its own. A run's kind is told by the files that only it writes (``KIND_FILES``),
+   so a folder from any version of the package is recognised, and a run killed before it
+   wrote any of them left nothing to mix with.
+4. Within its own kind: ``check_train_folder`` continues a finished or unfinished train run
+   only with ``--resume`` and replaces it only with ``--overwrite``, never silently;
+   ``check_same_evaluation`` refuses a ``--resume`` that would rewrite metrics.json at another
+   R; ``reproduce`` keeps the rows made by the same run (``experiments``); ``demo`` replaces
+   the previous demo, as its help says, and says so.
 
 Only rank 0 of a torchrun job locks (the other ranks write nothing).
 """
@@ -31,6 +39,13 @@ from .errors import RunFolderError
 
 LOCK_NAME = "run.lock"
 TRAIN_FILES = ("model.pt", "metrics.json", "codes.npz", "history.json")
+# The files that only one kind of run writes: any one of them tells the kind of the run.
+KIND_FILES = {
+    "train": ("model.pt", "codes.npz", "history.json"),
+    "reproduce": ("checkpoints", "results.json", "pr_curves.json", "results.md"),
+    "demo": ("demo.png",),
+    "tune": ("tune.json", "tune.md"),
+}
 
 
 def note(message: str) -> None:
@@ -41,6 +56,9 @@ def note(message: str) -> None:
 def prepare_out_dir(out) -> Path:
     """Creates ``out`` (and its parents) and checks that files can be written in it;
     ``RunFolderError`` naming the folder otherwise."""
+    if not str(out).strip():
+        raise RunFolderError(f"--out {str(out)!r} is empty: expected a folder for the run's files, "
+                             f"e.g. runs/mine")
     out = Path(out).expanduser()
     for parent in [out, *out.parents]:
         if parent.exists() and not parent.is_dir():
@@ -171,6 +189,52 @@ def _who(info) -> str:
     return "lock file unreadable" if info else "lock file empty"
 
 
+def run_kind(out: Path) -> tuple[str, list[str]] | None:
+    """(kind, the files that tell it) of the run in ``out``: 'train', 'reproduce' or 'demo';
+    None when ``out`` holds none of their files."""
+    for kind, names in KIND_FILES.items():
+        present = [name for name in names if (out / name).exists()]
+        if present:
+            return kind, present
+    return None
+
+
+def check_run_kind(out: Path, kind: str) -> None:
+    """``RunFolderError`` if ``out`` holds a run of another kind than ``kind`` (the command
+    about to write into it): its files and this run's would be mixed in one folder."""
+    found = run_kind(out)
+    if found is not None and found[0] != kind:
+        other, present = found
+        raise RunFolderError(f"{str(out)!r} holds a {other} run ({', '.join(present)}); {kind} would mix its "
+                             f"files with that run's, and its --resume or --overwrite apply only to a {kind} "
+                             f"run: choose another --out, or move that run away")
+    if kind == "demo" and found is not None:
+        note(f"replacing the demo in {str(out)!r} ({_summary(out, demo=True)})")
+    elif kind == "demo" and (out / "metrics.json").exists():
+        raise RunFolderError(f"{str(out)!r} holds a metrics.json that no demo wrote ({_summary(out)}); demo "
+                             f"would replace it: choose another --out")
+
+
+def check_same_evaluation(out: Path, topk, *, resume: bool) -> None:
+    """A ``--resume`` of a finished run evaluates it again; with another R than the one its
+    metrics.json holds, that would replace mAP@R_old by mAP@R_new without a word: refused."""
+    if not resume or not (out / "metrics.json").is_file():
+        return
+    try:
+        old = json.loads((out / "metrics.json").read_text())["topk"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # unreadable: the resume rewrites it (a truncated file is rebuilt)
+    if old != topk:
+        def at(r):
+            return "mAP@all" if r is None else f"mAP@{r}"
+
+        same = "leave --topk out" if old is None else f"pass --topk {old}"
+        raise RunFolderError(f"--resume: {str(out)!r} holds a finished run evaluated with {at(old)}; resuming "
+                             f"with {at(topk)} would replace it in metrics.json: {same} to resume it, or compute "
+                             f"{at(topk)} from its codes.npz (hashnet_lite.mean_average_precision(..., "
+                             f"topk={topk}))")
+
+
 def check_train_folder(out: Path, *, resume: bool, overwrite: bool) -> None:
     """A folder with a train run in it is continued (``resume``) or replaced (``overwrite``)
     only when asked; ``RunFolderError`` otherwise, saying what the folder holds. Touches
@@ -195,10 +259,13 @@ def check_train_folder(out: Path, *, resume: bool, overwrite: bool) -> None:
                          f"continue it, --overwrite to start afresh, or choose another --out")
 
 
-def _summary(out: Path) -> str:
+def _summary(out: Path, *, demo: bool = False) -> str:
     try:
         m = json.loads((out / "metrics.json").read_text())
-        return f"mAP {m['map']:.4f} on {m['data']}, {m['bits']} bits, {m['iters']} steps"
+        if demo:
+            return f"HashNet mAP {m['map']['HashNet']:.4f} at {m['bits']} bits"
+        method = f"{m['method']} " if "method" in m else ""
+        return f"{method}mAP {m['map']:.4f} on {m['data']}, {m['bits']} bits, {m['iters']} steps"
     except (OSError, ValueError, KeyError, TypeError):
         return "metrics.json unreadable"
 

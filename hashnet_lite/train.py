@@ -24,7 +24,8 @@ from torch.utils.data import Dataset
 
 from . import distributed
 from .batches import held_in_arrays, inference_batches, seed_for, training_batches
-from .checkpoint import check_resumable, load_checkpoint_state, load_model, save_checkpoint  # noqa: F401 (load_model: re-exported)
+from .checkpoint import load_model  # noqa: F401 (re-exported)
+from .checkpoint import check_resumable, load_checkpoint_state, non_finite_weights, save_checkpoint
 from .config import TrainConfig
 from .continuation import beta_at
 from .errors import CheckpointError, TrainingDiverged
@@ -306,7 +307,16 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
 
     Binary (default): sign(z) as an int8 (N, K) array of +-1. ``continuous=True``: the
     float32 outputs tanh(beta z) (for the HashNet+C ablation).
+
+    ``dataset`` is a data set of (x, y) items (``data.query``, ``data.database``); a tensor,
+    array or list of inputs is refused with a TypeError saying how to wrap it. A model whose
+    weights hold NaN or inf (a diverged run) is refused: its codes would all be equal.
     """
+    _check_dataset(dataset)
+    bad = non_finite_weights(model.state_dict())
+    if bad:
+        raise ValueError(f"model holds NaN or infinite weights ({', '.join(bad[:3])}): every item would get "
+                         f"the same code; its training diverged (lower lr) or it was loaded from a damaged file")
     device = resolve_device(device)
     model = model.to(device).eval()
     expected = getattr(model, "input_shape", None)  # set by fit() and load_model()
@@ -326,6 +336,16 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
     if not out:
         return np.zeros((0, model.bits), np.float32 if continuous else np.int8)
     return torch.cat(out).numpy()
+
+
+def _check_dataset(dataset) -> None:
+    if isinstance(dataset, (torch.Tensor, np.ndarray, list, tuple)):
+        raise TypeError(f"dataset={type(dataset).__name__} is invalid: expected a data set of (x, y) items, "
+                        f"such as data.query or data.database of hashnet_lite.load_data(spec); for inputs "
+                        f"x alone, wrap them: torch.utils.data.TensorDataset(x, torch.zeros(len(x)))")
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        raise TypeError(f"dataset={type(dataset).__name__} is invalid: expected a data set of (x, y) items, "
+                        f"such as data.query or data.database of hashnet_lite.load_data(spec)")
 
 
 def fit(data, config: TrainConfig, *, progress: bool = True, callback: StepCallback | None = None,

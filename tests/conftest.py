@@ -4,6 +4,7 @@ file's basename is unique) and the processes they spawn can ``import helpers``."
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -94,3 +95,29 @@ def shown(monkeypatch):
 
     monkeypatch.setattr(widgets, "_show", record)
     return pictures
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(mib)``: a folder on a fresh tmpfs of ``mib`` MiB (unmounted after the test),
+    or None where this machine cannot mount one (no root, no CAP_SYS_ADMIN, no mount): the test
+    then simulates the full disk (an OSError ENOSPC where the write would fail)."""
+    mounted = []
+
+    def mount(mib: float):
+        folder = tmp_path / f"tmpfs{len(mounted)}"
+        folder.mkdir()
+        try:
+            proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(mib * 1024)}k", "tmpfs", str(folder)],
+                                  capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            proc = None
+        if proc is None or proc.returncode:
+            folder.rmdir()
+            return None
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], capture_output=True, timeout=30)

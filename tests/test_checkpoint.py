@@ -10,6 +10,8 @@ import pytest
 import torch
 from helpers import TINY, assert_same_state, tiny_model, train_tiny
 
+import hashnet_lite
+
 from hashnet_lite.checkpoint import (
     check_resumable,
     load_checkpoint_state,
@@ -17,6 +19,7 @@ from hashnet_lite.checkpoint import (
     save_checkpoint,
 )
 from hashnet_lite.config import TrainConfig
+from hashnet_lite.errors import CheckpointError
 from hashnet_lite.model import build_model
 from hashnet_lite.train import encode, train
 
@@ -112,3 +115,61 @@ def test_load_errors(tmp_path):
     assert load_checkpoint_state(path)["step"] == 0
     with pytest.raises(ValueError, match=r"no meta\['input_shape'\]"):
         load_model(path)
+
+
+# ---------------------------------------------------------------- the Python API cases of issue 22
+
+def test_weak_api_checkpoint_with_nan_weights_is_refused_at_load_and_encode(toy_data, tmp_path):
+    path = tmp_path / "nan.pt"
+    model = tiny_model()
+    save_checkpoint(path, model, TINY, meta={"input_shape": [16]})
+    state = load_checkpoint_state(path)
+    state["model"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                      for k, v in state["model"].items()}
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"nan\.pt.*holds NaN or infinite weights \(backbone\."):
+        load_model(path)
+    with torch.no_grad():
+        model.hash_layer.weight[0, 0] = float("inf")  # a model that diverged in memory
+    with pytest.raises(ValueError, match=r"model holds NaN or infinite weights \(hash_layer\.weight\)"):
+        encode(model, toy_data, device="cpu")
+
+
+def test_weak_api_checkpoint_records_the_package_version_and_warns_on_another(tmp_path, recwarn):
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, tiny_model(), TINY, meta={"input_shape": [16]})
+    assert torch.load(path, weights_only=True)["version"] == hashnet_lite.__version__
+    load_model(path)
+    assert not [w for w in recwarn if "hashnet_lite" in str(w.message)]  # same version: silent
+    state = load_checkpoint_state(path)
+    state["version"] = "0.0.1"
+    torch.save(state, path)
+    with pytest.warns(UserWarning, match=rf"written by hashnet_lite 0\.0\.1, this is {hashnet_lite.__version__}"):
+        load_model(path)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this would run",))
+
+
+def test_weak_outputs_pickle_refusal_says_loading_could_run_code(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Payload(), "config": {}, "step": 0}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "evil.pt" in message and "is refused" in message and "loading them could run code" in message
+    assert "print" in message  # the object torch refused
+    assert "weights_only set to False" not in message and "Re-running" not in message
+
+
+def test_weak_state_resume_on_other_data_says_the_data_differ_before_the_config():
+    """Other data select another preset (batch size, lr, augmentation): the message names the
+    data, the cause, not the preset's fields."""
+    fingerprint = {"spec": "npz:a.npz", "split_seed": None, "sizes": {"train": 40}, "sha256": "a" * 64}
+    other = {**fingerprint, "spec": "npz:b.npz", "sha256": "b" * 64}
+    with pytest.raises(CheckpointError, match=r"trained on different data \(checkpoint: npz:a\.npz") as info:
+        check_resumable(TINY.to_dict(), dataclasses.replace(TINY, lr=0.5, batch_size=8),
+                        saved_meta={"data_fingerprint": fingerprint}, meta={"data_fingerprint": other})
+    assert "different config" not in str(info.value)

@@ -88,3 +88,13 @@ def test_is_finite_number():
     assert is_finite_number(0.5) and is_finite_number(3) and is_finite_number(np.float32(2))
     for bad in (float("inf"), -float("inf"), float("nan"), True, "1", None):
         assert not is_finite_number(bad), bad
+
+
+def test_bad2_label_rows_never_cast_class_ids_through_a_lossy_type():
+    ids = np.array([0, 2, 1], dtype=np.uint64)
+    assert label_rows(ids).tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    # An id of 2**63 was cast to int64 (negative); its one-hot row would need 2**63 columns.
+    with pytest.raises(ValueError, match=r"class id 9223372036854775808: one-hot rows would need .*np\.unique"):
+        label_rows(np.array([3, 2**63], dtype=np.uint64))
+    with pytest.raises(ValueError, match="must hold class ids"):  # float ids are refused, never rounded
+        label_rows(np.array([1e19, 1e30]))

@@ -1,7 +1,9 @@
 """The CLI contract: file names, keys, the mAP it reports, resume, and errors before training."""
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from helpers import write_npz
 
 from hashnet_lite import cli, experiments, retrieval
 from hashnet_lite.checkpoint import load_model
+from hashnet_lite.config import TrainConfig
 
 
 def run(argv):
@@ -154,11 +157,223 @@ def test_demo_runs_and_beats_the_baselines(tmp_path, capsys):
 def test_loop_options_reach_the_config(tmp_path, monkeypatch, argv, fields):
     seen = []
 
+    class Stop(Exception):
+        """Not a user error: main() lets it through."""
+
     def record(data, config, **kw):
         seen.append(config)
-        raise KeyboardInterrupt  # stop before any training
+        raise Stop  # stop before any training
 
     monkeypatch.setattr(experiments, "fit", record)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Stop):
         run(["train", "--data", "digits", "--bits", 8, "--out", tmp_path / "o", *argv])
     assert {k: getattr(seen[0], k) for k in fields} == fields
+
+
+# ---------------------------------------------------------------- issue 22: one contract for every run folder
+
+TRAIN_TINY = ["--bits", 8, "--iters", 20, "--no-progress", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def finished_train(tmp_path_factory):
+    """A finished 20-step train run on a tiny npz (copy it before changing it)."""
+    folder = tmp_path_factory.mktemp("train")
+    npz = write_npz(folder / "d.npz")
+    out = folder / "run"
+    assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--out", out]) == 0
+    return npz, out
+
+
+def one_error_line(capsys) -> str:
+    """The only line on stderr, an error."""
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def test_bad6_demo_refuses_a_finished_train_folder(tmp_path, capsys, monkeypatch, finished_train):
+    _, finished = finished_train
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    before = (out / "metrics.json").read_bytes()
+    monkeypatch.setattr("hashnet_lite.train.fit", lambda *a, **k: pytest.fail("demo trained"))
+    assert run(["demo", "--out", out, "--no-progress"]) == 2
+    error = one_error_line(capsys)
+    assert "holds a train run (model.pt, codes.npz, history.json)" in error and "choose another --out" in error
+    assert (out / "metrics.json").read_bytes() == before and not (out / "demo.png").exists()
+
+
+def test_bad6_demo_replacing_a_previous_demo_says_so(tmp_path, capsys, monkeypatch):
+    (tmp_path / "demo.png").write_bytes(b"png")
+    (tmp_path / "metrics.json").write_text(json.dumps({"map": {"HashNet": 0.93}, "bits": 32}))
+    monkeypatch.setattr(cli, "_demo", lambda args, out: 0)
+    assert run(["demo", "--out", tmp_path]) == 0
+    note = capsys.readouterr().err
+    assert "note: replacing the demo in" in note and "HashNet mAP 0.9300 at 32 bits" in note
+    (tmp_path / "demo.png").unlink()  # a metrics.json that no demo wrote is not replaced
+    assert run(["demo", "--out", tmp_path]) == 2
+    assert "metrics.json that no demo wrote" in one_error_line(capsys)
+
+
+def test_weak_state_reproduce_and_train_refuse_each_others_folders(tmp_path, capsys, no_training, finished_train):
+    npz, finished = finished_train
+    out = tmp_path / "train-run"
+    shutil.copytree(finished, out)
+    assert run(["reproduce", "--data", f"npz:{npz}", "--bits", 8, "--out", out, "--overwrite"]) == 2
+    assert "holds a train run" in one_error_line(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["codes.npz", "history.json", "metrics.json", "model.pt"]
+    repro = tmp_path / "repro"
+    (repro / "checkpoints").mkdir(parents=True)
+    (repro / "results.json").write_text("[]")
+    for extra in ([], ["--overwrite"], ["--resume"]):
+        assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--out", repro, *extra]) == 2
+        assert "holds a reproduce run (checkpoints, results.json)" in one_error_line(capsys)
+    assert sorted(p.name for p in repro.iterdir()) == ["checkpoints", "results.json"]
+
+
+def test_weak_state_resume_with_another_topk_does_not_rewrite_metrics(tmp_path, capsys, no_training, finished_train):
+    npz, finished = finished_train
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    before = (out / "metrics.json").read_bytes()
+    assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--out", out, "--resume", "--topk", 50]) == 2
+    error = one_error_line(capsys)
+    assert "evaluated with mAP@all" in error and "would replace it" in error and "leave --topk out" in error
+    assert (out / "metrics.json").read_bytes() == before
+
+
+def test_weak_outputs_train_results_name_the_method(tmp_path, capsys):
+    npz = write_npz(tmp_path / "d.npz")
+    out = tmp_path / "dhn"
+    assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--method", "DHN", "--out", out]) == 0
+    assert json.loads((out / "metrics.json").read_text())["method"] == "DHN"
+    history = json.loads((out / "history.json").read_text())
+    assert history["method"] == "DHN" and history["metrics"]["method"] == "DHN"
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(f"DHN on npz:{npz}, 8 bits: mAP@all = ")
+
+
+def test_bad2_codes_npz_keeps_uint64_label_ids_exactly(tmp_path):
+    top = np.array([7, 2**63, 2**64 - 1, 2**63 + 5], dtype=np.uint64)
+    npz = write_npz(tmp_path / "d.npz")
+    arrays = dict(np.load(npz))
+    for part in ("train", "query", "database"):
+        arrays[f"y_{part}"] = top[arrays[f"y_{part}"]]
+    np.savez(npz, **arrays)
+    assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--out", tmp_path / "run"]) == 0
+    with np.load(tmp_path / "run" / "codes.npz") as codes:
+        assert codes["label_ids"].dtype == np.uint64
+        assert codes["label_ids"].tolist() == [7, 2**63, 2**63 + 5, 2**64 - 1]
+
+
+# ---------------------------------------------------------------- issue 22: arguments
+
+@pytest.mark.parametrize("argv, words", [
+    (["--bits", "x"], "--bits"), (["--backbone", "lenet"], "--backbone"),
+    (["--out", "o", "--frobnicate"], "unrecognized arguments: --frobnicate"), ([], "--out"),  # --out missing
+])
+def test_weak_args_argparse_error_is_one_line(capsys, argv, words):
+    with pytest.raises(SystemExit) as err:
+        cli.main(["train", *argv])
+    assert err.value.code == 2
+    error = one_error_line(capsys)
+    assert words in error and error.startswith("error: python -m hashnet_lite") and error.endswith(" --help)")
+
+
+def test_weak_args_bits_have_an_upper_bound(tmp_path, capsys, no_training):
+    for command in (["train"], ["reproduce"], ["demo"]):
+        with pytest.raises(SystemExit):
+            cli.main([*command, "--bits", "100000000", "--out", str(tmp_path / "o")])
+        assert "--bits=100000000 is invalid: expected an integer from 1 to 4096" in one_error_line(capsys)
+    with pytest.raises(ValueError, match="bits=100000000 is invalid: expected an integer from 1 to 4096"):
+        TrainConfig(bits=100_000_000)
+
+
+def test_weak_args_huge_seed_is_named_before_any_data_is_loaded(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("hashnet_lite.data.load_data", lambda *a, **k: pytest.fail("data loaded"))
+    for option in ("--seed", "--split-seed"):
+        with pytest.raises(SystemExit):
+            cli.main(["train", option, "99999999999999999999", "--out", str(tmp_path / "o")])
+        assert f"{option}=99999999999999999999 is invalid: expected an integer from 0 to" in one_error_line(capsys)
+    with pytest.raises(ValueError, match=r"seed=18446744073709551616 is invalid"):
+        TrainConfig(seed=2**64)
+
+
+def test_weak_args_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_training):
+    monkeypatch.chdir(tmp_path)
+    assert run(["train", "--data", "digits", "--out", ""]) == 2
+    assert "--out '' is empty: expected a folder" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
+
+
+# ---------------------------------------------------------------- issue 22: outputs
+
+def test_weak_outputs_help_defaults_come_from_the_presets(monkeypatch):
+    """--help used to restate the presets in prose (1,500 steps for npz images, whose preset
+    has 3,000); now every preset's value is quoted from presets.PRESETS."""
+    from hashnet_lite.presets import PRESETS
+
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping inside "fashion-mosaic"
+
+    text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    for option, field in (("--iters", "iters"), ("--batch-size", "batch_size"), ("--lr", "lr"),
+                          ("--erase", "erase"), ("--convs", "convs")):
+        block = text.split(f" {option} ", 1)[1].split(" --", 1)[0]
+        groups = dict(g.split(" for ", 1) for g in block.split("(default: the preset's: ", 1)[1].rstrip(")").split("; "))
+        for name, preset in PRESETS.items():
+            label = cli.PRESET_LABELS.get(name, name)
+            value = str(preset.get(field, getattr(TrainConfig, field)))
+            assert label in groups[value].split(", "), (option, name, value, groups)
+    assert "3000 for npz: and list: images" in text and "5000 for fashion-mnist" in text
+
+
+# ---------------------------------------------------------------- issue 22: a full disk
+
+def _digits(out):
+    return ["train", "--data", "digits", "--bits", 8, "--iters", 20, "--no-progress", "--device", "cpu", "--out", out]
+
+
+def test_bad4_full_disk_is_one_line_and_the_last_checkpoint_resumes(tmp_path, capsys, small_disk, monkeypatch):
+    """A digits model.pt is 1.3 MB: a 1 MiB disk takes no checkpoint, a 2.2 MiB one the first
+    only (the second is written beside it before the rename)."""
+    real_save = torch.save
+    for mib, saves_that_fit, survived in ((1, 0, "no model.pt was written"),
+                                          (2.2, 1, "the previous model.pt is kept as it was")):
+        folder = small_disk(mib)
+        if folder is None:  # no tmpfs here: torch.save fails as it does on a full disk, after `saves_that_fit`
+            folder = tmp_path / f"disk{mib}"
+            calls = []
+
+            def save(obj, f, *args, _fit=saves_that_fit, _calls=calls, **kwargs):
+                _calls.append(1)
+                if len(_calls) > _fit:
+                    try:
+                        raise OSError(errno.ENOSPC, "No space left on device")
+                    except OSError:
+                        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from None
+                return real_save(obj, f, *args, **kwargs)
+
+            monkeypatch.setattr(torch, "save", save)
+        out = folder / "run"
+        assert run(_digits(out)) == 2
+        error = one_error_line(capsys)
+        assert "no space left on device" in error and repr(str(out / "model.pt")) in error and survived in error
+        assert ("--resume continues" in error) == bool(saves_that_fit)
+        monkeypatch.setattr(torch, "save", real_save)
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("run.lock"))
+    assert torch.load(copy / "model.pt", weights_only=True)["step"] == 2
+    assert run([*_digits(copy), "--resume"]) == 0
+    assert json.loads((copy / "metrics.json").read_text())["iters"] == 20
+
+
+def test_out_of_memory_is_one_line_saying_what_survived(tmp_path, capsys, monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 204. GiB for an array with shape (100000000, 512)")
+
+    monkeypatch.setattr(experiments, "fit", no_memory)
+    npz = write_npz(tmp_path / "d.npz")
+    assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--out", tmp_path / "run"]) == 2
+    error = one_error_line(capsys)
+    assert "out of memory (MemoryError: Unable to allocate 204. GiB" in error and "--batch-size" in error
+    assert "no checkpoint was written yet" in error

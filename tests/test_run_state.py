@@ -130,16 +130,26 @@ def dead_pid():
     return proc.pid
 
 
+def start_until(argv, watch: Path, timeout: float = 300, stdout=subprocess.DEVNULL):
+    """Starts ``python -m hashnet_lite argv`` in a child and returns it (a Popen, stderr piped)
+    once ``watch`` exists or the child has ended; kills it if neither happens in ``timeout``."""
+    proc = subprocess.Popen([sys.executable, "-m", "hashnet_lite", *map(str, argv)], cwd=ROOT, env=ENV,
+                            stdout=stdout, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not watch.exists() and proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{watch} did not appear in {timeout} s")
+        time.sleep(0.005)
+    return proc
+
+
 def kill_mid_run(argv, watch: Path, delay: float, timeout: float = 300):
     """Starts the CLI, waits until ``watch`` (a checkpoint) exists, waits ``delay`` more
     seconds, then SIGKILLs the child (by its pid). Returns its exit status."""
-    proc = subprocess.Popen([sys.executable, "-m", "hashnet_lite", *map(str, argv)], cwd=ROOT, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + timeout
+    proc = start_until(argv, watch, timeout)
     try:
-        while not watch.exists() and proc.poll() is None:
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.005)
         time.sleep(delay)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
@@ -316,14 +326,9 @@ def test_reproduce_rows_are_keyed_by_everything_that_determines_them(finished_re
 def test_second_concurrent_run_into_one_folder_is_refused(tmp_path):
     out = tmp_path / "run"
     argv = [*TRAIN, "--data", "digits", "--iters", 400, "--out", out]
-    first = subprocess.Popen([sys.executable, "-m", "hashnet_lite", *map(str, argv)], cwd=ROOT, env=ENV,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = start_until(argv, out / LOCK, timeout=120, stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not (out / LOCK).exists():
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        assert first.poll() is None, first.communicate()
         error = refused(cli(*argv))
         assert "in use" in error and str(first.pid) in error
         _, first_err = first.communicate(timeout=300)
@@ -426,6 +431,29 @@ def test_train_killed_with_sigkill_mid_run_resumes_to_identical_metrics(tmp_path
     assert "stale" in proc.stderr.lower()  # the killed run's lock, taken over
     same_run(out, digits_uninterrupted)
     assert sorted(p.name for p in out.iterdir()) == ["codes.npz", "history.json", "metrics.json", "model.pt"]
+
+
+def test_weak_state_ctrl_c_is_one_line_and_resume_continues_to_identical_metrics(tmp_path, digits_uninterrupted):
+    """Ctrl-C (SIGINT) used to print a KeyboardInterrupt traceback of 28-94 lines."""
+    out = tmp_path / "run"
+    argv = [*TRAIN, "--data", "digits", "--iters", 200, "--out", out]
+    proc = start_until(argv, out / "model.pt")
+    try:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted; its checkpoint"), stderr
+    assert "--resume continues" in lines[0] and str(out / "model.pt") in lines[0]
+    assert 0 < torch.load(out / "model.pt", weights_only=True)["step"] < 200
+    assert not (out / LOCK).exists()  # released on the way out, not left stale
+    resumed = ok(cli(*argv, "--resume"))
+    assert "stale" not in resumed.stderr.lower()
+    same_run(out, digits_uninterrupted)
 
 
 def test_checkpoints_come_every_tenth_of_the_run_and_by_wall_time(tmp_path, monkeypatch):

@@ -301,3 +301,13 @@ def test_train_still_offers_the_checkpoint_functions():
 
     for name in ("load_model", "load_checkpoint_state", "save_checkpoint"):
         assert getattr(T, name) is getattr(checkpoint, name)
+
+
+def test_bad7_encode_of_a_tensor_array_or_list_says_a_data_set_is_expected(toy_data):
+    model = tiny_model()
+    for inputs in (toy_data.x, toy_data.x.numpy(), toy_data.x.tolist()):
+        with pytest.raises(TypeError, match=r"dataset=\w+ is invalid: expected a data set of \(x, y\) items.*"
+                                            r"TensorDataset"):
+            encode(model, inputs, device="cpu")
+    wrapped = torch.utils.data.TensorDataset(toy_data.x, torch.zeros(len(toy_data.x)))  # what the message says
+    assert np.array_equal(encode(model, wrapped, device="cpu"), encode(model, toy_data, device="cpu"))

@@ -58,7 +58,8 @@ class RetrievalData:
     # The seed the split was drawn with (None: parts given as they are, npz: and list:);
     # load_data(spec, seed=split_seed) gives this split again.
     split_seed: int | None = None
-    # Labels given as class ids: the user's id of each label column (C,), int64; else None.
+    # Labels given as class ids: the user's id of each label column (C,), int64 (uint64 when an
+    # id is 2**63 or above), exactly as given; else None.
     label_ids: np.ndarray | None = None
 
     @functools.cached_property
@@ -229,15 +230,18 @@ def split_arrays(spec: str, x: torch.Tensor, class_ids: np.ndarray, *, seed: int
 def labels_to_rows(ys: dict, where: str, *, names: dict | None = None) -> tuple[dict, np.ndarray | None]:
     """The label check and conversion every loader uses: ``ys`` maps a part to its labels,
     all (N,) class ids or all (N, C) 0/1 multi-hot rows. Returns ({part: (N, C) uint8 rows},
-    label_ids), where label_ids (C,) int64 holds the user's id of each column for class ids
-    and is None for multi-hot rows.
+    label_ids), where label_ids (C,) holds the user's id of each column for class ids, exactly
+    (int64, or uint64 when an id is 2**63 or above: ``exact_class_ids``), and is None for
+    multi-hot rows.
 
     Class ids must be integers >= 0; they are mapped to 0..C-1 in sorted order over all
     parts, so C is the number of distinct ids (an id of 10**9 costs one column, not 10**9).
     Mapping changes no number: similarity only asks whether two rows share a column.
     A part whose rows are all zero is refused (nothing in it is similar to anything: training
     learns nothing, no query finds anything); some zero rows draw a ``DataWarning`` with
-    their count. ``names`` says how to call each part's labels in messages (default y_PART).
+    their count. One label for every item draws a ``DataWarning`` (mAP is 1 whatever the
+    codes), and so do (N, 1) multi-hot labels, which are most often class ids saved as a
+    column. ``names`` says how to call each part's labels in messages (default y_PART).
     """
     names = {p: (names or {}).get(p, f"y_{p}") for p in ys}
     ys = {p: np.asarray(y) for p, y in ys.items()}
@@ -254,31 +258,71 @@ def labels_to_rows(ys: dict, where: str, *, names: dict | None = None) -> tuple[
         raise DataError(f"{where}: label kinds differ between parts (ndim {kinds}); use 1-D "
                         f"class ids everywhere or 2-D multi-hot rows everywhere")
     if next(iter(kinds.values())) == 1:
-        for p, y in ys.items():
-            as_float = y.astype(np.float64)
-            wrong = (as_float < 0) | (as_float != np.round(as_float))  # NaN is caught here too
-            if wrong.any():
-                raise DataError(f"{where}: {names[p]} must hold non-negative integer class ids; "
-                                f"found {y[wrong][:5].tolist()}")
-        ids = {p: y.astype(np.int64) for p, y in ys.items()}
+        ids = {p: exact_class_ids(y, where, names[p]) for p, y in ys.items()}
+        # One integer type for all parts (never a lossy promotion to float64): uint64 only
+        # where an id is 2**63 or above, where every id is >= 0, so the cast is exact.
+        wide = np.uint64 if any(a.dtype == np.uint64 for a in ids.values()) else np.int64
+        ids = {p: a.astype(wide) for p, a in ids.items()}
         label_ids = np.unique(np.concatenate(list(ids.values())))
         rows = {}
         for p, y in ids.items():
             out = np.zeros((len(y), len(label_ids)), np.uint8)
             out[np.arange(len(y)), np.searchsorted(label_ids, y)] = 1
             rows[p] = out
+        if len(label_ids) == 1:
+            _warn_single_class(where, f"class id {label_ids[0]}")
         return rows, label_ids
     widths = {p: y.shape[1] for p, y in ys.items()}
     if len(set(widths.values())) != 1:
         raise DataError(f"{where}: multi-hot label widths differ between parts: {widths}")
+    column = next(iter(widths.values())) == 1
+    # (N, 1) labels are most likely class ids saved as a column, not one-label multi-hot rows.
+    hint = (" (shape (N, 1): if these are class ids saved as a column, save them 1-D, y.ravel(), "
+            "shape (N,))") if column else ""
     for p, y in ys.items():
         bad = y[(y != 0) & (y != 1)]
         if bad.size:
             raise DataError(f"{where}: {names[p]} must hold 0/1 multi-hot rows; found values "
-                            f"{np.unique(bad)[:5].tolist()}")
+                            f"{np.unique(bad)[:5].tolist()}{hint}")
     rows = {p: y.astype(np.uint8) for p, y in ys.items()}
+    if column:
+        warnings.warn(f"{where}: the labels have one column, read as multi-hot rows: 1 is the one label, "
+                      f"0 no label{hint}", DataWarning, stacklevel=2)
     check_unlabelled(rows, where, names)
+    used = np.flatnonzero(np.any([y.any(axis=0) for y in rows.values()], axis=0))
+    if len(used) == 1 and all(y.any(axis=1).all() for y in rows.values()):
+        _warn_single_class(where, f"label column {used[0]}")
     return rows, None
+
+
+def exact_class_ids(y: np.ndarray, where: str, name: str) -> np.ndarray:
+    """1-D class ids as int64 (uint64 where one is 2**63 or above), exactly as the user holds
+    them, or a DataError: negative, fractional, NaN, or float ids beyond the integers the
+    float type holds exactly (above 2**53 for float64, where ids that differ may already
+    have been merged when they were saved, and 1e19 has no int64)."""
+    if y.dtype.kind == "b":
+        return y.astype(np.int64)
+    if y.dtype.kind == "u":
+        return y if y.dtype == np.uint64 and y.size and y.max() > np.iinfo(np.int64).max else y.astype(np.int64)
+    as_float = y.astype(np.float64)
+    wrong = (as_float < 0) | (as_float != np.round(as_float))  # NaN is caught here too
+    if wrong.any():
+        raise DataError(f"{where}: {name} must hold non-negative integer class ids; found {y[wrong][:5].tolist()}")
+    if y.dtype.kind == "f":
+        exact = 2 ** (np.finfo(y.dtype).nmant + 1)
+        beyond = y[as_float > exact]
+        if beyond.size:
+            raise DataError(f"{where}: {name} holds the {y.dtype} class id {beyond[0].item()!r}, beyond 2**"
+                            f"{np.finfo(y.dtype).nmant + 1}, above which {y.dtype} cannot hold every integer: "
+                            f"ids that differ may have become equal when they were saved; save class ids as "
+                            f"integers (np.int64, or np.uint64 for ids of 2**63 and above)")
+    return y.astype(np.int64)
+
+
+def _warn_single_class(where: str, label: str) -> None:
+    warnings.warn(f"{where}: every item has the same label ({label}): every pair is similar, so any codes "
+                  f"give mAP 1 and there is nothing to learn; check that the labels are the ones you meant",
+                  DataWarning, stacklevel=3)
 
 
 def check_unlabelled(rows: dict, where: str, names: dict) -> None:

@@ -99,12 +99,12 @@ def _download_fashion_mnist(root: Path) -> None:
 
 
 def find_fashion_mnist(root: Path, explicit: bool) -> tuple[dict | None, list[Path]]:
-    """Search order: an explicit ROOT first, then the Debian location; without ROOT the
-    Debian location first, then the data root. Under a root: the files themselves,
+    """Search order: an explicit ROOT only (the files the user named, or none: another copy
+    would train under a spec that names files it never read); without ROOT the Debian
+    location first, then the data root. Under a root: the files themselves,
     ``fashion-mnist/`` or torchvision's ``FashionMNIST/raw/``."""
     under_root = [root, root / "fashion-mnist", root / "FashionMNIST" / "raw"]
-    folders = under_root + [DEBIAN_FASHION_MNIST_DIR] if explicit else \
-        [DEBIAN_FASHION_MNIST_DIR] + under_root
+    folders = under_root if explicit else [DEBIAN_FASHION_MNIST_DIR] + under_root
     for folder in folders:
         files = _fashion_files_in(folder)
         if files:
@@ -125,8 +125,9 @@ def fashion_mnist_arrays(arg: str | None, base: Path) -> tuple[dict, Path]:
             _download_fashion_mnist(root)
         except (RuntimeError, OSError, ImportError) as e:
             names = ", ".join(f"{s}.gz" for s in FASHION_STEMS.values())
+            missing = "" if root.exists() else f"; {str(root)!r} does not exist"
             raise FileNotFoundError(
-                f"Fashion-MNIST not found (looked in {', '.join(map(str, looked))}) and "
+                f"Fashion-MNIST not found (looked in {', '.join(map(str, looked))}{missing}) and "
                 f"downloading it into {root / 'FashionMNIST' / 'raw'} failed ({_why(e)}). Get the files "
                 f"with 'apt install dataset-fashion-mnist' (Debian/Ubuntu, installs them in "
                 f"{DEBIAN_FASHION_MNIST_DIR}) or from https://github.com/zalandoresearch/"

@@ -1,6 +1,7 @@
 """Your own arrays: an .npz file with the three parts already split."""
 from __future__ import annotations
 
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..io import path_problem
 from .container import PARTS, ArrayDataset, RetrievalData, labels_to_rows
 
 NPZ_KEYS = ("x_train", "y_train", "x_query", "y_query", "x_database", "y_database")
@@ -35,10 +37,7 @@ def load_npz(path, *, spec: str | None = None) -> RetrievalData:
     num_classes = labels["train"].shape[1]
 
     if x_kind == "features":
-        train = xs["train"].astype(np.float64)
-        mean, std = train.mean(0), train.std(0)
-        std[std == 0] = 1.0  # a constant column: centre it, do not divide by zero
-        xs = {p: torch.from_numpy(((v - mean) / std).astype(np.float32)) for p, v in xs.items()}
+        xs = {p: torch.from_numpy(v) for p, v in _standardised(path, xs).items()}
     else:
         xs = {p: torch.from_numpy(_to_nchw(v)) for p, v in xs.items()}
     what = ("feature vectors standardised with the training part's mean/std"
@@ -71,10 +70,11 @@ def _read_npz(path: Path) -> dict:
     opening or, for a bad CRC, when an array is read: both become "corrupt".
     """
     where = f"npz file {str(path)!r}"
-    if path.is_dir():
-        raise DataError(f"{where} is a directory; expected an .npz file made with np.savez")
-    if not path.is_file():
+    problem = path_problem(path)
+    if problem == "does not exist":
         raise FileNotFoundError(f"{where} does not exist")
+    if problem:
+        raise DataError(f"{where} {problem}; expected an .npz file made with np.savez")
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -92,7 +92,13 @@ def _read_npz(path: Path) -> dict:
             if missing:
                 raise DataError(f"{where} lacks the keys {missing}; it has {sorted(f.files)}, expected "
                                 f"all of {list(NPZ_KEYS)}")
-            return {k: f[k] for k in NPZ_KEYS}
+            for k in NPZ_KEYS:
+                _check_declared_size(f, k, where)
+            try:
+                return {k: f[k] for k in NPZ_KEYS}
+            except MemoryError as e:
+                raise DataError(f"{where}: its arrays need more memory than is free ({e}); use a "
+                                f"smaller file or a machine with more memory") from e
     except (zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise DataError(f"{where} is corrupt or truncated ({type(e).__name__}: {e})") from e
     except DataError:
@@ -101,6 +107,30 @@ def _read_npz(path: Path) -> dict:
         raise DataError(f"{where} could not be read as plain arrays: {e}") from e
     except OSError as e:
         raise DataError(f"{where} is not a readable .npz file: {e}") from e
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _check_declared_size(f, key: str, where: str) -> None:
+    """An array whose header declares more bytes than the archive holds for it is refused
+    before numpy allocates them (a damaged header could ask for tens of GiB)."""
+    name = f"{key}.npy"
+    if name not in f.zip.namelist():
+        return
+    with f.zip.open(name) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in _HEADER_READERS:
+            return  # a newer format: numpy's own reader checks it
+        shape, _, dtype = _HEADER_READERS[version](member)
+        header = member.tell()
+    if dtype.hasobject:
+        return  # refused by np.load itself (allow_pickle=False)
+    declared = math.prod(shape) * dtype.itemsize
+    stored = f.zip.getinfo(name).file_size - header
+    if declared > stored:
+        raise DataError(f"{where}: {key} declares shape {shape} of {dtype} ({declared / 2**30:.1f} GiB) but the "
+                        f"file holds {stored:,} bytes of it: the file is corrupt or truncated")
 
 
 def _npz_labels(path: Path, xs: dict, ys: dict) -> tuple[dict, np.ndarray | None]:
@@ -135,10 +165,41 @@ def _npz_check_inputs(path: Path, xs: dict) -> str:
             raise DataError(f"{where}: x_{p} has dtype {xs[p].dtype}; expected numbers")
         if np.issubdtype(xs[p].dtype, np.floating) and not np.all(np.isfinite(xs[p])):
             raise DataError(f"{where}: x_{p} holds NaN or infinite values")
+        top = float(np.abs(xs[p]).max()) if xs[p].size and ndim > 2 else 0.0
+        if top > float(np.finfo(np.float32).max):  # images are cast to float32 as they are
+            raise DataError(f"{where}: x_{p} holds values up to {top:.3g}, beyond float32's range (3.4e38) "
+                            f"that the network computes in; rescale the images (e.g. to [0, 1])")
     if ndim > 2 and len({d == np.uint8 for d in dtypes.values()}) != 1:
         raise DataError(f"{where}: image dtypes differ between parts: {dtypes} (uint8 is "
                          f"scaled to [0, 1], other types are not: use one type)")
     return "features" if ndim == 2 else "images"
+
+
+def _standardised(path: Path, xs: dict) -> dict:
+    """Every part as float32, standardised with the training part's mean and std per column.
+    Finite features near float64's limit (1e307) overflow the sums of the mean: those columns
+    are first divided by their largest magnitude, which changes no standardised value
+    (other data keep the plain formula, and so their numbers to the last bit)."""
+    train = xs["train"].astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = train.mean(0), train.std(0)
+    scale = np.ones_like(mean)
+    huge = ~(np.isfinite(mean) & np.isfinite(std))
+    if huge.any():
+        scale[huge] = np.abs(train[:, huge]).max(0)
+        train = train / scale
+        mean, std = train.mean(0), train.std(0)
+    std[std == 0] = 1.0  # a constant column: centre it, do not divide by zero
+    out = {}
+    for p, v in xs.items():
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = ((v.astype(np.float64) / scale - mean) / std).astype(np.float32)
+        if not np.isfinite(z).all():
+            raise DataError(f"npz file {str(path)!r}: x_{p} holds values that are beyond float32's range "
+                            f"(3.4e38) once standardised with x_train's mean and std: its scale is far from "
+                            f"x_train's; rescale the features")
+        out[p] = z
+    return out
 
 
 def _to_nchw(x: np.ndarray) -> np.ndarray:

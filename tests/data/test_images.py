@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import pickle
 import struct
 import time
@@ -343,3 +344,18 @@ def test_list_files_take_a_named_augmentation(tmp_path):
     assert any("Flip" in type(t).__name__ for t in both.transform.transforms)
     assert training_dataset(d.train, TrainConfig(augment=True)) is d.train
     assert not training_dataset(d.train, TrainConfig(augment=False)).train
+
+
+def test_weak_data_explicit_fashion_mnist_root_never_falls_back(fashion_dir, tmp_path, monkeypatch):
+    """fashion-mnist:/nonexistent used to train on the Debian copy under a spec naming a folder
+    it never read."""
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    for f in fashion_dir.iterdir():
+        os.symlink(f, debian / f.name)
+    monkeypatch.setattr(DI, "DEBIAN_FASHION_MNIST_DIR", debian)
+    assert str(debian) in load_data("fashion-mnist").protocol  # without ROOT: the Debian copy
+    missing = tmp_path / "nonexistent"
+    with pytest.raises(FileNotFoundError, match=rf"{re.escape(repr(str(missing)))} does not exist") as info:
+        load_data(f"fashion-mnist:{missing}")
+    assert f"looked in {missing}," in str(info.value) and str(debian) + "," not in str(info.value)

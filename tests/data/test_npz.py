@@ -2,6 +2,10 @@
 multi-hot rows, and the errors that name what is wrong."""
 from __future__ import annotations
 
+import io
+import os
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +14,7 @@ import torch
 from helpers import write_npz
 
 from hashnet_lite.data import load_data
+from hashnet_lite.errors import DataError, DataWarning
 
 
 def save_npz(path: Path, **overrides) -> Path:
@@ -101,3 +106,101 @@ def test_npz_errors(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match="junk.npz"):
         load_data(f"npz:{tmp_path / 'junk.npz'}")
+
+
+# ---------------------------------------------------------------- labels kept exactly or refused
+
+def test_bad1_float_class_ids_beyond_exact_integers_are_refused(tmp_path):
+    """1e19 and 1e30 as float ids used to be cast to one int64 (-2**63): two classes merged."""
+    ids = lambda n: np.where(np.arange(n) % 2 == 0, 1e19, 1e30)  # noqa: E731
+    path = save_npz(tmp_path / "f.npz", y_train=ids(40), y_query=ids(7), y_database=ids(20))
+    with pytest.raises(DataError, match=r"y_train holds the float64 class id 1e\+19, beyond 2\*\*53"):
+        load_data(f"npz:{path}")
+    float32_ids = np.full(40, 2.0**24 + 2, np.float32)  # beyond float32's exact integers
+    path = save_npz(tmp_path / "g.npz", y_train=float32_ids)
+    with pytest.raises(DataError, match=r"float32 class id .*beyond 2\*\*24"):
+        load_data(f"npz:{path}")
+    exact = lambda n: (np.arange(n) % 3).astype(np.float64) * 2.0**52  # noqa: E731 (exact floats: kept)
+    d = load_data(f"npz:{save_npz(tmp_path / 'h.npz', y_train=exact(40), y_query=exact(7), y_database=exact(20))}")
+    assert d.label_ids.dtype == np.int64 and d.label_ids.tolist() == [0, 2**52, 2**53]
+
+
+def test_bad2_uint64_class_ids_of_2_63_and_above_are_kept_exactly(tmp_path):
+    top = np.array([5, 2**63, 2**63 + 1, 2**64 - 1], dtype=np.uint64)
+    path = save_npz(tmp_path / "u.npz", y_train=top[np.arange(40) % 4], y_query=top[np.arange(7) % 4],
+                    y_database=top[np.arange(20) % 4])
+    d = load_data(f"npz:{path}")
+    assert d.label_ids.dtype == np.uint64 and d.label_ids.tolist() == [5, 2**63, 2**63 + 1, 2**64 - 1]
+    assert d.num_classes == 4 and d.y_query[:4].argmax(1).tolist() == [0, 1, 2, 3]
+    small = save_npz(tmp_path / "s.npz", y_train=(np.arange(40) % 3).astype(np.uint64))  # others int64
+    assert load_data(f"npz:{small}").label_ids.dtype == np.int64
+
+
+# ---------------------------------------------------------------- the Data cases of issue 22
+
+def test_weak_data_overflowing_features_are_standardised_and_images_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    base = {p: rng.normal(5, 3, (n, 6)) for p, n in (("train", 40), ("query", 7), ("database", 20))}
+    plain = load_data(f"npz:{save_npz(tmp_path / 'a.npz', **{f'x_{p}': v for p, v in base.items()})}")
+    huge = load_data(f"npz:{save_npz(tmp_path / 'b.npz', **{f'x_{p}': v * 1e306 for p, v in base.items()})}")
+    for part in ("train", "query", "database"):
+        assert np.isfinite(huge.arrays(part)).all()
+        np.testing.assert_allclose(huge.arrays(part), plain.arrays(part), rtol=1e-5, atol=1e-5)
+    far = save_npz(tmp_path / "c.npz", x_query=base["query"] * 1e300)  # finite, far beyond x_train's scale
+    with pytest.raises(DataError, match=r"x_query holds values that are beyond float32's range"):
+        load_data(f"npz:{far}")
+    images = save_npz(tmp_path / "d.npz", **{f"x_{p}": np.full((len(v), 4, 4), 1e300) for p, v in base.items()})
+    with pytest.raises(DataError, match=r"x_train holds values up to 1e\+300, beyond float32's range"):
+        load_data(f"npz:{images}")
+
+
+def test_weak_data_single_class_everywhere_draws_a_warning(tmp_path):
+    path = save_npz(tmp_path / "one.npz", y_train=np.full(40, 3), y_query=np.full(7, 3), y_database=np.full(20, 3))
+    with pytest.warns(DataWarning, match=r"every item has the same label \(class id 3\).*mAP 1"):
+        load_data(f"npz:{path}")
+    hot = {f"y_{p}": np.tile([0, 1, 0], (n, 1)) for p, n in (("train", 40), ("query", 7), ("database", 20))}
+    with pytest.warns(DataWarning, match=r"same label \(label column 1\)"):
+        load_data(f"npz:{save_npz(tmp_path / 'hot.npz', **hot)}")
+
+
+def test_weak_data_labels_shaped_n_by_1_hint_at_class_ids_saved_as_a_column(tmp_path):
+    col = {f"y_{p}": (np.arange(n) % 2)[:, None] for p, n in (("train", 40), ("query", 7), ("database", 20))}
+    with pytest.warns(DataWarning, match=r"one column.*class ids saved as a column.*y\.ravel\(\)"):
+        load_data(f"npz:{save_npz(tmp_path / 'c.npz', **col)}")
+    ids = {f"y_{p}": (np.arange(n) % 4)[:, None] for p, n in (("train", 40), ("query", 7), ("database", 20))}
+    with pytest.raises(DataError, match=r"found values \[2, 3\].*y\.ravel\(\)"):
+        load_data(f"npz:{save_npz(tmp_path / 'i.npz', **ids)}")
+
+
+def test_weak_data_symlink_loop_fifo_and_device_are_named_not_missing(tmp_path):
+    loop = tmp_path / "loop.npz"
+    loop.symlink_to(loop)
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    for path, words in ((loop, "symbolic link loop"), (fifo, "named pipe (FIFO)"), (Path("/dev/zero"), "device file")):
+        with pytest.raises(DataError, match=re.escape(words)) as info:
+            load_data(f"npz:{path}")
+        assert "does not exist" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_data(f"npz:{tmp_path / 'absent.npz'}")
+
+
+def test_weak_data_huge_declared_npz_header_is_one_clear_error(tmp_path):
+    """A header declaring (10**6, 10**4) float32 over a few bytes of data used to be a 37.3 GiB
+    MemoryError traceback; it is refused as corrupt before numpy allocates anything."""
+    good = save_npz(tmp_path / "good.npz")
+    path = tmp_path / "huge.npz"
+    with np.load(good) as f, zipfile.ZipFile(path, "w") as z:
+        for key in f.files:
+            if key == "x_train":
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    header, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**4)})
+                z.writestr("x_train.npy", header.getvalue() + b"\0" * 64)
+            else:
+                buffer = io.BytesIO()
+                np.save(buffer, f[key])
+                z.writestr(f"{key}.npy", buffer.getvalue())
+    with pytest.raises(DataError, match=r"x_train declares shape \(1000000, 10000\) of float32 \(37\.3 GiB\) "
+                                        r"but the file holds 64 bytes"):
+        load_data(f"npz:{path}")
