@@ -48,7 +48,7 @@ TRAIN_EXAMPLES = """examples:
   python -m hashnet_lite train --data digits --bits 32 --iters 1200 --out runs/digits32 --resume
 """
 REPRODUCE_DESCRIPTION = ("Reproduce the paper's ablation table on one split: HashNet, HashNet-W (no pair "
-                         "weights), HashNet-sgn (no continuation), HashNet+C (continuous codes), ITQ and LSH "
+                         "weights), HashNet-sgn (no continuation), HashNet+C (trained with the continuous similarity c_ij), HashNet-nobin (HashNet's continuous outputs, no binarization), ITQ and LSH "
                          "at each code length, and with --methods the deep baselines DHN, DPSH, DSH and CSQ "
                          "on the same network, schedule and split; writes results.json, results.md and plots "
                          "to --out.")

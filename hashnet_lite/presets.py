@@ -7,7 +7,8 @@ from it, results.md quotes its published numbers, and notebook 06 prints it.
 
 A preset is a dict of ``TrainConfig`` fields; ``preset_config`` returns it with the protocol's R (``topk``). The
 paper's data sets (ImageNet-100, NUS-WIDE, MS-COCO, and CIFAR-10 as re-implementations
-run it) fine-tune an ImageNet-pretrained AlexNet with the authors' optimisation:
+run it) fine-tune an ImageNet-pretrained AlexNet with the authors' schedules (not their exact
+optimisation: docs/fidelity.md):
 SGD lr 3e-4 (hash layer x10), lr halved every 2,000 of 10,000 iterations, beta from
 the authors' schedule. ``class_num`` is the authors' Caffe value, used when
 ``weighting="class_num"`` is chosen; the default weighting is the paper's Eq. 5.

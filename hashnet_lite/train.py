@@ -306,7 +306,7 @@ def encode(model: HashNet, dataset: Dataset, *, batch_size: int = 512, device: s
     unless ``num_workers`` says otherwise (``batches.inference_batches``).
 
     Binary (default): sign(z) as an int8 (N, K) array of +-1. ``continuous=True``: the
-    float32 outputs tanh(beta z) (for the HashNet+C ablation).
+    float32 outputs tanh(beta z) (for the HashNet-nobin ablation).
 
     ``dataset`` is a data set of (x, y) items (``data.query``, ``data.database``); a tensor,
     array or list of inputs is refused with a TypeError saying how to wrap it. A model whose

@@ -560,12 +560,12 @@ def test_reproduce_with_a_truncated_results_file_is_rebuilt_from_rows_and_checkp
 def test_a_results_json_from_before_row_files_is_read_and_its_continuous_rows_renamed(
         tmp_path, npz_pair, finished_reproduction):
     """A folder from before row files (results.json + pr_curves.json only, the continuous ranking
-    named "HashNet+C") is reused row by row: the same numbers, the ranking renamed HashNet-nobin."""
+    named "HashNet-nobin") is reused row by row: the same numbers, the ranking renamed HashNet-nobin."""
     out = copy_run(finished_reproduction, tmp_path / "out")
     shutil.rmtree(out / "rows")
     rows = json.loads((out / "results.json").read_text())
     ok(cli(*reproduce_args(f"npz:{npz_pair['a']}", out, "--methods", "HashNet", "HashNet-nobin", "ITQ", "LSH")))
-    legacy = [dict(r, method="HashNet+C", key="old") for r in json.loads((out / "results.json").read_text())
+    legacy = [dict(r, method="HashNet-nobin", key="old") for r in json.loads((out / "results.json").read_text())
               if r["method"] == "HashNet-nobin"]
     for r in legacy:
         r.pop("precision_radius2", None)

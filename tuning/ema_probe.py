@@ -3,7 +3,7 @@
 Trains the preset once (with any TrainConfig overrides as JSON) and, through the loop's
 step callback, keeps EMA copies of the model (weights and BatchNorm buffers;
 torch.optim.swa_utils.AveragedModel) at several decays; then scores the trained model and
-each average, binary codes (mAP over the database) and continuous outputs (HashNet+C's
+each average, binary codes (mAP over the database) and continuous outputs (HashNet-nobin's
 ranking). A probe, not a feature: the callback reads the loss at every step, so this runs
 a little slower than the CLI. Rows are appended to --out.
 

@@ -4,7 +4,7 @@ It imports nothing else of hashnet_lite but ``checks`` (numpy-only argument chec
 anyone can evaluate their own codes with it.
 
 - ``metrics``: mAP@R (ties by index or tie-aware; three conventions for empty queries),
-  precision@k, precision-recall over Hamming radii, precision within radius 2, HashNet+C's
+  precision@k, precision-recall over Hamming radii, precision within radius 2, HashNet-nobin's
   real-valued ranking, packing and Hamming distances.
 - ``index``: ``HammingIndex``, exact k-nearest and range search (numpy or faiss backends).
 - ``kernels``: the popcount, top-k and histogram kernels (numba, or chunked numpy).

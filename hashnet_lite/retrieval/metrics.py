@@ -1,7 +1,7 @@
 """Retrieval by Hamming ranking and the paper's metrics: exact, deterministic, chunked.
 
 The evaluation of HashNet (Sec. 4): mAP@R of the Hamming ranking, precision within Hamming
-radius 2, precision-recall curves over radii, precision at k, and the HashNet+C ablation that
+radius 2, precision-recall curves over radii, precision at k, and the HashNet-nobin ablation that
 ranks by the continuous outputs. This module knows codes and labels only and imports nothing
 else from hashnet_lite but its argument checks, so anyone can evaluate their own codes with it.
 
@@ -172,7 +172,7 @@ def _top_by_score(scores: np.ndarray, R: int) -> np.ndarray:
 
 def average_precisions_real(query_vectors, database_vectors, query_labels, database_labels, topk=None,
                             empty: str = "zero", metric: str = "inner") -> np.ndarray:
-    """AP@topk per query when ranking by real vectors (the HashNet+C ablation); float64 (Q,).
+    """AP@topk per query when ranking by real vectors (the HashNet-nobin ablation); float64 (Q,).
 
     metric="inner": descending <q, x>; "cosine": descending cosine (zero vectors score 0);
     "euclidean": ascending ||q - x||, computed as descending 2 <q, x> - ||x||^2 (||q|| is the same
@@ -214,7 +214,7 @@ def _average_precisions_real(query_vectors, database_vectors, query_labels, data
 
 def mean_average_precision_real(query_vectors, database_vectors, query_labels, database_labels, topk=None,
                                 empty: str = "zero", metric: str = "inner") -> float:
-    """mAP@topk ranking by real vectors (HashNet+C); the mean of :func:`average_precisions_real`
+    """mAP@topk ranking by real vectors (HashNet-nobin); the mean of :func:`average_precisions_real`
     (with the same ``UndefinedMetricWarning`` as :func:`mean_average_precision`)."""
     ap, unanswerable = _average_precisions_real(query_vectors, database_vectors, query_labels, database_labels,
                                                 topk, empty, metric)

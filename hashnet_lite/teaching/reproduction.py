@@ -99,7 +99,7 @@ def load_results(folder) -> dict | None:
 
 def map_table(rows, key: str = "map") -> dict:
     """{method: {bits: value of ``key``}} from result rows, methods in the paper's order
-    (rows without ``key``, e.g. HashNet+C's for precision within radius 2, are left out)."""
+    (rows without ``key``, e.g. HashNet-nobin's for precision within radius 2, are left out)."""
     table: dict = {}
     for m in METHODS:
         for r in rows:
@@ -122,6 +122,6 @@ def table_markdown(rows, key: str = "map", label: str = "mAP") -> str:
 
 def run_seconds(rows) -> float:
     """Seconds the rows took to compute, as ``reproduce`` recorded them (each row's
-    ``seconds``). HashNet+C rows are left out: they are timed from the start of HashNet's
+    ``seconds``). HashNet-nobin rows are left out: they are timed from the start of HashNet's
     training, so their time is HashNet's plus the encoding."""
-    return float(sum(r.get("seconds", 0.0) for r in rows if r["method"] != "HashNet+C"))
+    return float(sum(r.get("seconds", 0.0) for r in rows if r["method"] != "HashNet-nobin"))

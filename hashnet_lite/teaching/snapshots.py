@@ -8,7 +8,7 @@ probe items and the beta in force, and optionally evaluates the whole query set 
   distance of the training-time output from the binary code (paper Sec. 3.3: continuation
   drives it to 0);
 - ``map_binary``: mAP of the Hamming ranking of sign(z) (what is deployed);
-- ``map_continuous``: mAP of the inner-product ranking of h (the HashNet+C ablation).
+- ``map_continuous``: mAP of the inner-product ranking of h (the HashNet-nobin ablation).
 
 The callback evaluates in eval mode and restores train mode, and train() reseeds every step,
 so the run with snapshots is the run without them (tested).

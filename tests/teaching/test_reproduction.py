@@ -70,18 +70,18 @@ def test_load_results_rejects_foreign_files(tmp_path, rows, match):
 
 
 def test_run_seconds_leaves_out_the_overlapping_hashnet_c_rows():
-    rows = [dict(method="HashNet", bits=8, map=0.5, seconds=10.0), dict(method="HashNet+C", bits=8, map=0.6, seconds=11.0),
+    rows = [dict(method="HashNet", bits=8, map=0.5, seconds=10.0), dict(method="HashNet-nobin", bits=8, map=0.6, seconds=11.0),
             dict(method="LSH", bits=8, map=0.2, seconds=0.5)]
     assert paper.run_seconds(rows) == 10.5
 
 
 def test_table_markdown_by_metric():
     rows = [dict(method="LSH", bits=16, map=0.3, precision_radius2=0.5), dict(method="HashNet", bits=16, map=0.9,
-            precision_radius2=0.8), dict(method="HashNet+C", bits=16, map=0.91), dict(method="HashNet", bits=32, map=0.95,
+            precision_radius2=0.8), dict(method="HashNet-nobin", bits=16, map=0.91), dict(method="HashNet", bits=32, map=0.95,
             precision_radius2=0.7)]
     md = paper.table_markdown(rows, "precision_radius2", "precision within radius 2")
     assert md.splitlines() == ["| precision within radius 2 | 16 bits | 32 bits |", "| --- | --- | --- |",
                                "| HashNet | 0.8000 | 0.7000 |", "| LSH | 0.5000 | - |"]
-    assert "| HashNet+C | 0.9100 | - |" in paper.table_markdown(rows)
+    assert "| HashNet-nobin | 0.9100 | - |" in paper.table_markdown(rows)
     with pytest.raises(ValueError, match="no row has 'recall'"):
         paper.table_markdown(rows, "recall")
