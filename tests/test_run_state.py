@@ -581,8 +581,8 @@ def test_a_results_json_from_before_row_files_is_read_and_its_continuous_rows_re
 
 def test_reproduce_with_a_truncated_checkpoint_is_refused_then_retrained(tmp_path, npz_pair, finished_reproduction):
     out = copy_run(finished_reproduction, tmp_path / "out")
-    (out / "results.json").unlink()
-    truncate(out / "checkpoints" / "HashNet-8.pt")
+    (out / "rows" / "HashNet-8.json").unlink()  # the row is made again from its checkpoint...
+    truncate(out / "checkpoints" / "HashNet-8.pt")  # ...which is damaged
     args = reproduce_args(f"npz:{npz_pair['a']}", out)
     refused(cli(*args), "HashNet-8.pt")
     ok(cli(*args, "--overwrite"))
