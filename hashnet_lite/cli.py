@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = OneLineParser(prog="python -m hashnet_lite", description=_wrap(DESCRIPTION),
                            epilog=EXAMPLES, formatter_class=formatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,reproduce,tune}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,reproduce,tune,summarize}")
     demo = sub.add_parser("demo", help="train HashNet on the shipped digits (< 1 min on a CPU), compare with "
                           "ITQ and LSH", description=_wrap(DEMO_DESCRIPTION), epilog=DEMO_EXAMPLES,
                           formatter_class=formatter)
@@ -268,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also write the chosen settings where the registry reads them (e.g. "
                            "hashnet_lite/tuned.json) once every trial is done (default: not written)")
     _add_parallel(tune)
+    summ = sub.add_parser("summarize", help="one code length over several seeds: mean and sd per method",
+                          description=_wrap("Read the results.json of reproduce runs at other training seeds on "
+                                            "the same split and write each method's mean and standard deviation."))
+    summ.add_argument("folders", nargs="+", metavar="DIR", help="reproduce output folders, one per seed")
+    summ.add_argument("--bits", type=_positive_int("bits"), required=True, metavar="K", help="the code length")
+    summ.add_argument("--title", default="Seeds", help="the table's heading (default: Seeds)")
+    summ.add_argument("--out", default=None, metavar="FILE", help="also write the table here (default: print only)")
     return parser
 
 
@@ -453,6 +460,17 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_summarize(args) -> int:
+    from .io import write_text_atomic
+    from .summary import seed_markdown, seed_summary
+
+    text = seed_markdown(seed_summary(args.folders, args.bits), args.bits, args.title)
+    if args.out:
+        write_text_atomic(text, args.out)
+    print(text)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .runs import RunLock, check_run_kind, prepare_out_dir
 
@@ -523,7 +541,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
-    command = {"demo": cmd_demo, "train": cmd_train, "reproduce": cmd_reproduce, "tune": cmd_tune}[args.command]
+    command = {"demo": cmd_demo, "train": cmd_train, "reproduce": cmd_reproduce, "tune": cmd_tune,
+               "summarize": cmd_summarize}[args.command]
     previous = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:

@@ -289,8 +289,9 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
                       f"split seed {fingerprint['split_seed']})")
         if r.get("topk") != topk:
             diffs.add(f"topk {r.get('topk')} (now {topk})")
-        if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind == "trained" and isinstance(r.get("config"), dict):
-            now = method_config(r["method"], dataclasses.replace(config, bits=r["bits"]), preset=preset).to_dict()
+        if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind != "shallow" and isinstance(r.get("config"), dict):
+            name = "HashNet" if REGISTRY[r["method"]].kind == "continuous" else r["method"]
+            now = method_config(name, dataclasses.replace(config, bits=r["bits"]), preset=preset).to_dict()
             then = {**late_defaults, **r["config"]}
             for k, v in now.items():
                 if k not in RESUMABLE_FIELDS - {"iters"} and k in then and then[k] != v:
@@ -407,7 +408,8 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     run = run_key(fingerprint, config, topk)
     store = RowStore(out)
     existing = _existing_rows(out, store, overwrite)
-    foreign = {name: r for name, r in existing.items() if r.get("run") != run or _stale(r, data.num_classes)}
+    foreign = {name: r for name, r in existing.items()
+               if r.get("run") != run or _stale(r, data.num_classes) or _config_moved(r, config, preset)}
     if foreign:
         why = _made_otherwise(list(foreign.values()), fingerprint, config, topk, preset)
         if not overwrite:
@@ -503,6 +505,19 @@ def _stale(row: dict, num_classes: int) -> bool:
     drawn = (row.get("hyperparameters") or {}).get("centres")
     bits = row["bits"]
     return drawn == "bernoulli" or (drawn is None and not (bits & (bits - 1) == 0 and num_classes <= 2 * bits))
+
+
+def _config_moved(row: dict, config: TrainConfig, preset: str | None) -> bool:
+    """Whether a trained row was made with another config than its method gets now, under
+    the same run key: the run key holds the preset's config, and the registry's tuned
+    settings (``methods.tuned``) are applied on top of it."""
+    method = row.get("method")
+    if method not in REGISTRY or REGISTRY[method].kind == "shallow" or not isinstance(row.get("config"), dict):
+        return False
+    name = "HashNet" if REGISTRY[method].kind == "continuous" else method  # ranks HashNet's model
+    now = method_config(name, dataclasses.replace(config, bits=row["bits"]), preset=preset).to_dict()
+    then = {**{k: getattr(TrainConfig(), k) for k in LATE_FIELDS}, **row["config"]}
+    return any(then.get(k) != v for k, v in now.items() if k not in RESUMABLE_FIELDS)
 
 
 def _existing_rows(out: Path, store: RowStore, overwrite: bool) -> dict[str, dict]:

@@ -85,9 +85,12 @@ def test_the_numbers_lesson_07_quotes_are_the_committed_results():
     text = "".join("".join(c["source"]) for c in json.loads(
         (repo / "notebooks" / "07_hashnet_among_its_peers.ipynb").read_text())["cells"] if c["cell_type"] == "markdown")
     mosaic = peers.results_table(repo / "results" / "fashion-mosaic", bits=32)
-    fashion = peers.results_table(repo / "results" / "fashion-mnist-peers", bits=32)
+    fashion = peers.results_table(repo / "results" / "fashion-mnist", bits=32)
     assert f"{mosaic['DHN']:.4f}" in text and f"{mosaic['DSH']:.4f}" == f"{mosaic['DHN']:.4f}"
     assert f"{mosaic['HashNet-W']:.3f} against {mosaic['HashNet']:.3f}" in text
     assert round(100 * (mosaic["CSQ"] - mosaic["HashNet"])) == 2  # "beats HashNet by about 2 points"
-    assert round(100 * (fashion["HashNet"] - fashion["DHN"])) == 5  # "DHN by about 5 points"
-    assert round(100 * (fashion["HashNet-nobin"] - fashion["HashNet"])) == 4  # "costs HashNet about 4 points"
+    baselines = {m: fashion[m] for m in ("DHN", "DPSH", "DSH", "CSQ")}
+    best = max(baselines, key=baselines.get)
+    assert f"{best}, the strongest baseline here, by {100 * (fashion['HashNet'] - fashion[best]):.1f} points" in text
+    assert f"DHN by about {round(100 * (fashion['HashNet'] - fashion['DHN']))}." in " ".join(text.split())
+    assert f"about {round(100 * (fashion['HashNet-nobin'] - fashion['HashNet']))} points" in text
