@@ -126,3 +126,20 @@ def test_tuned_settings_apply_on_their_preset_only(monkeypatch, tmp_path):
     assert methods.method_config("DSH", config, preset="digits") == methods.method_config("DSH", config)
     for name in ("HashNet", "HashNet-W", "HashNet+C"):  # HashNet's choice holds for its ablations
         assert methods.method_config(name, config, preset="fashion-mnist").alpha == pytest.approx(2.0 * 10 / 16)
+
+
+def test_a_row_made_before_the_tuned_settings_is_made_otherwise(monkeypatch, tmp_path):
+    """The run key holds the preset's config; the tuned settings come on top of it, so a row
+    whose config is not what its method gets now is refused (experiments._config_moved)."""
+    from hashnet_lite.experiments import _config_moved
+
+    base = TrainConfig(bits=16, lr=0.01)
+    row = {"method": "DSH", "bits": 16, "config": methods.method_config("DSH", base).to_dict()}
+    assert not _config_moved(row, base, "fashion-mnist")  # no tuned file for it yet
+    path = tmp_path / "tuned.json"
+    path.write_text(__import__("json").dumps({"preset": "fashion-mnist", "chosen": {"DSH": {
+        "lr_scale": 0.3, "hash_lr_mult": 1.0, "trade_off": 0.1, "trade_off_field": "quantization_weight"}}}))
+    monkeypatch.setattr(methods, "TUNED_FILE", path)
+    assert _config_moved(row, base, "fashion-mnist") and not _config_moved(row, base, "digits")
+    row["config"] = methods.method_config("DSH", base, preset="fashion-mnist").to_dict()
+    assert not _config_moved(row, base, "fashion-mnist")
