@@ -134,8 +134,9 @@ def test_a_row_made_before_the_tuned_settings_is_made_otherwise(monkeypatch, tmp
     from hashnet_lite.experiments import _config_moved
 
     base = TrainConfig(bits=16, lr=0.01)
+    monkeypatch.setattr(methods, "TUNED_FILE", tmp_path / "none.json")  # nothing tuned yet
     row = {"method": "DSH", "bits": 16, "config": methods.method_config("DSH", base).to_dict()}
-    assert not _config_moved(row, base, "fashion-mnist")  # no tuned file for it yet
+    assert not _config_moved(row, base, "fashion-mnist")
     path = tmp_path / "tuned.json"
     path.write_text(__import__("json").dumps({"preset": "fashion-mnist", "chosen": {"DSH": {
         "lr_scale": 0.3, "hash_lr_mult": 1.0, "trade_off": 0.1, "trade_off_field": "quantization_weight"}}}))
