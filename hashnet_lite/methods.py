@@ -85,13 +85,18 @@ BASELINE_ONLY = {"quantization_weight": None}
 TUNED_FILE = Path(__file__).with_name("tuned.json")
 
 
-def tuned(preset: str | None) -> dict:
+def tuned(preset: str | None, bits: int | None = None) -> dict:
     """{method: its chosen settings} for ``preset``, from ``tuned.json`` (written by ``tune``:
-    lr_scale, hash_lr_mult and the trade-off); {} where the methods were not tuned on it."""
+    lr_scale, hash_lr_mult and the trade-off); {} where the methods were not tuned on it.
+    ``by_bits`` entries replace a method's choice at one code length: where the chosen setting
+    collapsed or diverged in the table there, the next-best setting of the same search (the
+    file says why)."""
     if preset is None or not TUNED_FILE.is_file():
         return {}
     record = json.loads(TUNED_FILE.read_text())
-    return record.get("chosen", {}) if record.get("preset") == preset else {}
+    if record.get("preset") != preset:
+        return {}
+    return {**record.get("chosen", {}), **record.get("by_bits", {}).get(str(bits), {})}
 
 
 def method_config(name: str, config: TrainConfig, *, preset: str | None = None) -> TrainConfig:
@@ -117,7 +122,7 @@ def method_config(name: str, config: TrainConfig, *, preset: str | None = None) 
                              f"; leave it at {default!r}")
     base = dataclasses.replace(config, method="HashNet") if config.method != "HashNet" else config
     cfg = dataclasses.replace(base, **changes) if changes else base
-    chosen = tuned(preset).get(changes.get("method", "HashNet"))
+    chosen = tuned(preset, config.bits).get(changes.get("method", "HashNet"))
     return _with_tuned(cfg, chosen) if chosen else cfg
 
 

@@ -144,3 +144,16 @@ def test_a_row_made_before_the_tuned_settings_is_made_otherwise(monkeypatch, tmp
     assert _config_moved(row, base, "fashion-mnist") and not _config_moved(row, base, "digits")
     row["config"] = methods.method_config("DSH", base, preset="fashion-mnist").to_dict()
     assert not _config_moved(row, base, "fashion-mnist")
+
+
+def test_a_by_bits_choice_replaces_the_methods_choice_at_that_length_only(monkeypatch, tmp_path):
+    path = tmp_path / "tuned.json"
+    path.write_text(__import__("json").dumps({"preset": "p", "chosen": {"DHN": {
+        "lr_scale": 1.0, "hash_lr_mult": 10.0, "trade_off": 0.1, "trade_off_field": "quantization_weight"}},
+        "by_bits": {"64": {"DHN": {"lr_scale": 0.1, "hash_lr_mult": 10.0, "trade_off": 0.03,
+                                   "trade_off_field": "quantization_weight"}}}}))
+    monkeypatch.setattr(methods, "TUNED_FILE", path)
+    at32 = methods.method_config("DHN", TrainConfig(bits=32, lr=0.02), preset="p")
+    at64 = methods.method_config("DHN", TrainConfig(bits=64, lr=0.02), preset="p")
+    assert (at32.lr, at32.quantization_weight) == (pytest.approx(0.02), 0.1)
+    assert (at64.lr, at64.quantization_weight) == (pytest.approx(0.002), 0.03)

@@ -93,3 +93,16 @@ def test_the_readme_demo_numbers_are_the_digits_table_at_32_bits():
     for method in ("HashNet", "ITQ", "LSH"):
         value = float(re.search(rf"^{method}\s+([0-9.]+)", block, re.M).group(1))
         assert value == round(rows[(method, 32)]["map"], 4), method
+
+
+def test_the_fashion_mnist_table_has_every_method_at_every_length_and_no_collapse():
+    from hashnet_lite.methods import NAMES, REGISTRY
+
+    rows = _rows("fashion-mnist")
+    assert {(m, b) for m in NAMES for b in (16, 32, 48, 64)} <= set(rows)
+    for (method, bits), row in rows.items():
+        if REGISTRY[method].kind == "trained":
+            assert row["map"] is not None and "status" not in row, (method, bits, row.get("status"))
+            assert row["distinct_codes"] >= 10, (method, bits)  # no method gives one code to every item
+    seeds = {(m, s) for s in (1, 2) for m in NAMES for (m2, b) in _rows(f"fashion-mnist-seeds/seed{s}") if m2 == m and b == 32}
+    assert len(seeds) == 2 * len(NAMES)  # every method at 32 bits over seeds 0, 1 and 2
