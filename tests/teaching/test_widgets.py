@@ -153,3 +153,12 @@ def test_query_sliders_redraw(shown):
     assert len(shown) == 2 and not np.array_equal(shown[0], shown[1])
     with pytest.raises(ValueError, match="query=99"):
         widgets.query_explorer(data, q, d, query=99)
+
+
+def test_the_schedule_panels_move_one_slider_per_panel():
+    from hashnet_lite.continuation import authors_beta
+
+    fig = figures.beta_schedule_panels(600, gamma=0.02, power=0.5, step_size=50)
+    assert len(fig.axes) == 3 and all(len(ax.lines) == 3 for ax in fig.axes)
+    finals = [float(line.get_ydata()[-1]) for line in fig.axes[0].lines]  # gamma / 4, gamma, 4 gamma
+    assert finals == sorted(finals) and finals[1] == authors_beta(600, gamma=0.02, power=0.5, step_size=50)
