@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import capstone
+from . import capstone, own_data
 from .checking import (OPEN, PASS, WRONG, Feedback, _array, _call, _close, _number,  # noqa: F401
                        _Open, _run, _Wrong, strict_mode)
 
@@ -560,6 +560,16 @@ EXERCISES = {e.name: e for e in [
              "momentum=config.momentum, weight_decay=config.weight_decay. alpha = 10 / config.bits. For step, "
              "(x, y) in enumerate(batches): h = model(x, beta_fn(step, config)); loss = loss_fn(h, y, alpha); "
              "zero_grad, backward, step; keep loss.item()."),
+    Exercise("write_npz", "09", "function", own_data.check_write_npz, own_data._reference_write_npz,
+             "rng = np.random.default_rng(seed). For each class c: items = rng.permutation(np.flatnonzero(y == c)); "
+             "the first query_per_class are queries, the next train_per_class training items. The database is "
+             "np.setdiff1d(np.arange(len(y)), query). np.savez(path, x_train=x[train], y_train=y[train], ...) with "
+             "the six keys x_/y_ train, query, database; return path."),
+    Exercise("protocol_report", "09", "function", own_data.check_protocol_report, own_data._reference_protocol_report,
+             "np.load(codes_path) holds query_codes, database_codes, query_labels, database_labels. "
+             "hashnet_lite.average_precisions(..., topk=topk, empty=empty) gives one AP per query, NaN for a query "
+             "that 'skip' leaves out. The mAP is the mean of the others; 'queries' is how many there are; the "
+             "package breaks ties by index ('index')."),
 ]}
 
 
