@@ -438,6 +438,42 @@ def beta_schedule_panels(iters: int, *, beta0: float = 1.0, gamma: float = 0.005
     return fig
 
 
+def output_histograms(z, betas=(1.0, 3.5, 10.0)):
+    """The histogram of h = tanh(beta z) for a few beta, one panel each, titled with the quantization
+    error mean |tanh(beta z) - sign(z)|: how one trained network's z turn into codes as beta grows."""
+    zz = np.asarray(z, dtype=np.float64).ravel()
+    fig, axes = plt.subplots(1, len(betas), figsize=(4.2 * len(betas), 3.0), sharey=True, squeeze=False)
+    for ax, beta in zip(axes[0], betas):
+        h = np.tanh(beta * zz)
+        ax.hist(h, bins=50, range=(-1, 1), color="C0")
+        ax.set(xlabel=f"h = tanh({beta:g} z)",
+               title=f"beta = {beta:g}: quantization error {np.abs(h - np.where(zz >= 0, 1.0, -1.0)).mean():.3f}")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("outputs")
+    fig.tight_layout()
+    return fig
+
+
+def map_by_r(topks, curves: dict, chosen=None, chosen_values: dict | None = None):
+    """mAP@R against R, one line per empty-query convention (``curves``: name -> values at ``topks``),
+    with the R ``chosen`` marked (its values ``chosen_values``: name -> value)."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, (name, values) in enumerate(curves.items()):
+        ax.plot(topks, values, marker="o", ms=3, color=f"C{i}", label=f"empty = {name!r}")
+        if chosen is not None and chosen_values:
+            value = chosen_values[name]
+            ax.plot([chosen], [value], "o", color=f"C{i}", ms=8, mec="k")
+            ax.annotate(f"{value:.3f}", (chosen, value), textcoords="offset points", xytext=(6, 6 - 14 * i), fontsize=8)
+    if chosen is not None:
+        ax.axvline(chosen, color="k", lw=0.6, ls=":")
+    ax.set(xscale="log", xlabel="R (the top R results scored)", ylabel="mAP@R",
+           title="the same codes under other R and conventions" + (f": R = {chosen}" if chosen else ""))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def binarization_snapshot(run, step: int, n_items: int = 10):
     """A snapshot of a ``snapshots.SnapshotRun``: the probe items, a heat map of their codes
     h = tanh(beta z) (one row per item, one column per bit) and the histogram of h over all

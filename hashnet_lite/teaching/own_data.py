@@ -132,6 +132,17 @@ def check_write_npz(write_npz, *, strict: bool | None = None) -> Feedback:
 
 
 # ======================================================================== 2 the report
+def map_by_r(codes_path, topks) -> dict:
+    """{"zero": [...], "skip": [...]}: mAP@R of a run's codes.npz at every R of ``topks``, under
+    both empty-query conventions (``figures.map_by_r`` draws it)."""
+    from ..retrieval import mean_average_precision
+
+    with np.load(codes_path) as f:
+        args = (f["query_codes"], f["database_codes"], f["query_labels"], f["database_labels"])
+        return {empty: [mean_average_precision(*args, topk=int(r), empty=empty) for r in topks]
+                for empty in ("zero", "skip")}
+
+
 def _reference_protocol_report(codes_path, topk, empty):
     """mAP@topk of a run's codes.npz under the convention `empty`, and what the number depends on."""
     from hashnet_lite import average_precisions
