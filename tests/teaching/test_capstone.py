@@ -283,3 +283,6 @@ def test_line_counts_skip_docstrings_and_comments():
     table = cap.line_counts({"beta_at_step": cap._reference_beta_at_step})
     assert table.loc["beta_at_step", "your lines"] == 3
     assert table.loc["train_loop", "package lines"] > 100
+    references = (cap._ReferenceHashModel, cap._reference_hashnet_loss, cap._reference_beta_at_step,
+                  cap._reference_train_loop)
+    assert sum(cap.code_lines(r) for r in references) == 44  # lesson 08: "44 lines of code in the reference"
