@@ -11,7 +11,8 @@ in processes that the tests spawn).
 - ``photo_list``: an image list of small photo-like JPEGs written to a folder;
 - ``small_config``: the lessons' tiny mlp run (8 bits, 30 steps);
 - ``TINY``, ``tiny_model``, ``train_tiny``: a training run of a few steps on 16-d features;
-  ``assert_same_state`` and ``no_seconds`` compare two runs.
+  ``assert_same_state`` and ``no_seconds`` compare two runs;
+- ``assert_checker_names_the_slip``: a lesson's checker refuses a wrong answer and says why.
 
 The brute-force mAP the fast metrics are checked against is the package's own plain
 reference, ``hashnet_lite.retrieval.reference`` (tested against hand-computed cases in
@@ -202,3 +203,19 @@ def photo_list(tmp_path, n=8, resize=40, crop=32, train=True, flip=True):
         Image.fromarray(small).resize((120 - 7 * (i % 12), 90), Image.BILINEAR).save(paths[-1], quality=90)
     labels = np.eye(2, dtype=np.uint8)[np.arange(n) % 2]
     return ImageListDataset(paths, labels, train=train, resize=resize, crop=crop, flip=flip)
+
+
+def assert_checker_names_the_slip(name: str, answer, phrase: str) -> None:
+    """The checker of exercise ``name`` calls ``answer`` wrong (not unanswered), its message holds
+    ``phrase`` and the hint's name, and strict mode (nbgrader) raises."""
+    import pytest
+
+    from hashnet_lite.teaching import exercises
+
+    check = exercises.EXERCISES[name].check
+    feedback = check(answer, strict=False)
+    assert not feedback and feedback.status == exercises.WRONG, feedback
+    assert phrase in feedback.message, feedback.message
+    assert f"hint({name!r})" in feedback.message
+    with pytest.raises(AssertionError, match="Not yet"):
+        check(answer, strict=True)

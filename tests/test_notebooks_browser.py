@@ -57,7 +57,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 WALKTHROUGHS = [("01_hamming_space.ipynb", "R"), ("02_ill_posed_gradient.ipynb", "beta"),
                 ("03_continuation.ipynb", "step"), ("04_weighted_likelihood.ipynb", "alpha x K"),
                 ("05_train_and_retrieve.ipynb", "query"), ("06_reproduce_the_paper.ipynb", "bits"),
-                ("07_hashnet_among_its_peers.ipynb", "lambda")]
+                ("07_hashnet_among_its_peers.ipynb", "lambda"), ("08_hashnet_from_scratch.ipynb", "beta"),
+                ("09_your_own_data.ipynb", "R")]
 BOOK = REPO / "docs" / "book"  # the executed HTML copy (python -m hashnet_lite.teaching.book)
 
 # Generous waits: a busy 2-core CI machine needs ~15 s to start the server and ~15 s to load

@@ -3,16 +3,12 @@
 Each exercise asks the learner for a function (or, twice, a number). ``check_<name>(answer)``
 tests the answer against the package on small cases and says what is wrong: the shape, the
 sign, the value on a small case, or the slip it looks like (a forgotten weight, a transposed
-matrix, an empty Hamming ball counted as NaN).
+matrix, an empty Hamming ball counted as NaN). An unanswered exercise passes quietly; under
+nbgrader (strict mode) a wrong or missing answer raises (``checking`` says how).
 
-- **Unanswered** (the answer is None, returns None, or raises ``NotImplementedError``): the
-  checker says what to do and passes quietly, so a lesson runs from top to bottom with its
-  exercises open (the notebooks run under nbval that way).
-- **Strict mode** (``strict=True``, or automatically under nbgrader's ``autograde`` and
-  ``validate``, which set ``NBGRADER_EXECUTION``, or with ``HASHNET_LITE_STRICT=1``): a wrong
-  or missing answer raises ``AssertionError``. nbgrader counts that as a failed test cell.
-
-A checker returns a ``Feedback``; in a notebook it displays as its message.
+A checker returns a ``Feedback``; in a notebook it displays as its message. Lesson 08's
+checkers, where the learner builds HashNet from scratch, live in ``capstone``; they are
+registered here with the others.
 ``hint(name)`` prints a hint and ``solution(name)`` the reference solution: nothing of the
 solution is shown until it is asked for. ``EXERCISES`` lists every exercise by lesson.
 """
@@ -20,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import textwrap
 from dataclasses import dataclass
 from typing import Callable
@@ -29,106 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PASS, WRONG, OPEN = "correct", "not yet", "not answered"
-_MARK = {PASS: "\u2714 Correct", WRONG: "\u2718 Not yet", OPEN: "\u2026 Not answered yet"}
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """What a checker found: ``status`` is "correct", "not yet" or "not answered"."""
-
-    exercise: str
-    status: str
-    message: str
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASS
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __str__(self) -> str:
-        return f"{_MARK[self.status]} ({self.exercise}): {self.message}"
-
-    __repr__ = __str__
-
-
-class _Wrong(Exception):
-    """Raised inside a checker with the message for the learner."""
-
-
-class _Open(Exception):
-    """The learner has not answered yet."""
-
-
-def strict_mode(strict: bool | None = None) -> bool:
-    """``strict`` if given; else True under nbgrader (autograde, validate) or HASHNET_LITE_STRICT=1."""
-    if strict is not None:
-        return bool(strict)
-    return (os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
-            or os.environ.get("HASHNET_LITE_STRICT") == "1")
-
-
-def _run(name: str, body: Callable[[], str], strict: bool | None) -> Feedback:
-    try:
-        feedback = Feedback(name, PASS, body())
-    except _Open as e:
-        feedback = Feedback(name, OPEN, f"{e} Stuck? hint({name!r}); the answer: solution({name!r}).")
-    except _Wrong as e:
-        feedback = Feedback(name, WRONG, f"{e} A hint: hint({name!r}).")
-    if strict_mode(strict) and not feedback.passed:
-        raise AssertionError(str(feedback))
-    return feedback
-
-
-def _call(name: str, fn, *args, **kwargs):
-    """The learner's fn(*args): _Open when it is missing or unfinished, _Wrong when it raises."""
-    if fn is None:
-        raise _Open(f"write `{name}` in the cell above, run that cell, then run this one.")
-    if not callable(fn):
-        raise _Wrong(f"expected a function, got {type(fn).__name__} {fn!r}.")
-    try:
-        out = fn(*args, **kwargs)
-    except NotImplementedError:
-        raise _Open(f"`{name}` still raises NotImplementedError: replace that line with your code, "
-                    "run the cell, then run this one.") from None
-    except Exception as e:  # the learner's bug: say which and on what input
-        raise _Wrong(f"your `{name}` raised {type(e).__name__}: {e} (on the inputs {_short(args)}).") from None
-    if out is None:
-        raise _Open(f"`{name}` returns None: make it return its result (a `return` is missing?).")
-    return out
-
-
-def _short(args) -> str:
-    parts = []
-    for a in args:
-        arr = np.asarray(a.detach() if hasattr(a, "detach") else a)
-        parts.append(f"array of shape {arr.shape}" if arr.size > 8 else np.array2string(arr, separator=", "))
-    return ", ".join(parts)
-
-
-def _array(name: str, out, shape: tuple, what: str) -> np.ndarray:
-    """The learner's output as a float64 array of ``shape``, or _Wrong naming the shape."""
-    arr = np.asarray(out.detach().cpu() if hasattr(out, "detach") else out, dtype=np.float64)
-    if arr.shape != shape:
-        transposed = len(shape) == 2 and arr.shape == shape[::-1]
-        raise _Wrong(f"shape: your `{name}` returned shape {arr.shape}; expected {shape} ({what})"
-                     + (". It looks transposed." if transposed else "."))
-    return arr
-
-
-def _number(name: str, out) -> float:
-    try:
-        value = float(out.item() if hasattr(out, "item") else out)
-    except (TypeError, ValueError):
-        raise _Wrong(f"your `{name}` returned {type(out).__name__} {out!r}; expected one number.") from None
-    return value
-
-
-def _close(a, b, tol: float = 1e-9) -> bool:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=tol, atol=tol, equal_nan=False))
+from . import capstone, own_data
+from .checking import (OPEN, PASS, WRONG, Feedback, _array, _call, _close, _number,  # noqa: F401
+                       _Open, _run, _Wrong, strict_mode)
 
 
 # ====================================================================== 01 Hamming space
@@ -328,7 +226,9 @@ def check_beta_schedule(beta_schedule, *, strict: bool | None = None) -> Feedbac
                      (0, 1, 199, 200, 201, 1000, 9999, 10_000)),
                     ("the digits preset (gamma 0.02, step size 50)", dict(beta0=1.0, gamma=0.02, power=0.5, step_size=50),
                      (0, 49, 50, 99, 550, 599, 600)),
-                    ("beta0 = 2, power 1, step size 1", dict(beta0=2.0, gamma=0.1, power=1.0, step_size=1), (0, 1, 7))]
+                    ("beta0 = 2, power 1, step size 1", dict(beta0=2.0, gamma=0.1, power=1.0, step_size=1), (0, 1, 7)),
+                    ("beta0 = 2, power 1.5, step size 10", dict(beta0=2.0, gamma=0.1, power=1.5, step_size=10),
+                     (0, 9, 10, 25))]
         for what, kw, steps in settings:
             for step in steps:
                 expected = authors_beta(step, **kw)
@@ -343,8 +243,13 @@ def check_beta_schedule(beta_schedule, *, strict: bool | None = None) -> Feedbac
                                  f"which gives {expected:.4f}.")
                 if math.isclose(got, expected / kw["beta0"], rel_tol=1e-9) and kw["beta0"] != 1:
                     raise _Wrong(f"with {what}, at step {step}: you left out the factor beta0.")
+                t = (step // kw["step_size"]) * kw["step_size"]
+                if math.isclose(got, (kw["beta0"] * (1 + kw["gamma"] * t)) ** kw["power"], rel_tol=1e-9):
+                    raise _Wrong(f"with {what}, at step {step}: the power applies to (1 + gamma t) only: "
+                                 "beta0 * (1 + gamma * t) ** power, not (beta0 * (1 + gamma * t)) ** power.")
                 raise _Wrong(f"with {what}, at step {step} you returned {got:.4f}; expected {expected:.4f}.")
-        return "your schedule matches continuation.authors_beta at every step tried, staircase included."
+        return ("your schedule matches continuation.authors_beta at every step tried, staircase included, and with "
+                "beta0 = 2 and power 1.5 together.")
 
     return _run(name, body, strict)
 
@@ -422,7 +327,7 @@ def check_weighted_pairwise_loss(weighted_pairwise_loss, *, strict: bool | None 
     name = "weighted_pairwise_loss"
 
     def body():
-        from ..loss import pair_weights, pairwise_likelihood_loss
+        from ..loss import pairwise_likelihood_loss
 
         cases, similarity = _loss_cases()
         for what, h, labels, alpha in cases:
@@ -431,30 +336,7 @@ def check_weighted_pairwise_loss(weighted_pairwise_loss, *, strict: bool | None 
             got = _number(name, _call(name, weighted_pairwise_loss, h.clone(), s.clone(), alpha))
             if math.isclose(got, expected, rel_tol=1e-6):
                 continue
-            if not math.isfinite(got):
-                raise _Wrong(f"on {what} you returned {got}: log(1 + exp(theta)) overflows for large theta. "
-                             "torch.nn.functional.softplus(theta) computes the same without overflow.")
-            theta = alpha * h @ h.T
-            nll = F.softplus(theta) - s * theta
-            pairs = ~torch.eye(len(h), dtype=torch.bool)
-            w = pair_weights(s, "paper", mask=pairs)
-            w_all = pair_weights(s, "paper")
-            variants = {
-                "you left out the weights (every pair counts 1: that is HashNet-W, the ablation)":
-                    float(nll[pairs].mean()),
-                "you included the pairs i = j (the diagonal): sum over i != j only":
-                    float((w_all * nll).sum() / w_all.sum()),
-                "the sign is flipped: the loss is log(1 + e^theta) - s * theta":
-                    float((w * (s * theta - F.softplus(theta))).sum() / w.sum()),
-                "you returned the weighted sum; return the weighted mean, divided by the sum of the weights":
-                    float((w * nll).sum()),
-                "theta lacks alpha: theta = alpha <h_i, h_j>":
-                    float((w * (F.softplus(h @ h.T) - s * (h @ h.T))).sum() / w.sum()),
-            }
-            for slip, value in variants.items():
-                if math.isclose(got, value, rel_tol=1e-6):
-                    raise _Wrong(f"on {what}: {slip}.")
-            raise _Wrong(f"on {what} you returned {got:.6f}; expected {expected:.6f}.")
+            capstone.name_the_loss_slip(got, expected, capstone.loss_slips(h, s, alpha), what)
         return "your loss matches loss.pairwise_likelihood_loss on all three batches, theta = 1000 included."
 
     return _run(name, body, strict)
@@ -607,10 +489,19 @@ def check_hadamard_centres(hadamard_centres, *, strict: bool | None = None) -> F
 class Exercise:
     name: str
     lesson: str
-    kind: str  # "function" (the learner writes one) or "number"
+    kind: str  # "function" or "class" (the learner writes one) or "number"
     check: Callable
     reference: Callable
     hint: str
+    answer: str = ""  # the name the learner defines, when it is not ``name`` (a class: HashModel)
+
+    @property
+    def defines(self) -> str:
+        """The name the learner's answer defines: ``answer``, or ``name`` for a function,
+        ``my_<last word>`` for a number."""
+        if self.answer:
+            return self.answer
+        return self.name if self.kind != "number" else "my_" + self.name.split("_")[-1]
 
 
 EXERCISES = {e.name: e for e in [
@@ -651,6 +542,34 @@ EXERCISES = {e.name: e for e in [
     Exercise("hadamard_centres", "07", "function", check_hadamard_centres, _reference_hadamard_centres,
              "Start from h = np.ones((1, 1)). While h has fewer than `bits` rows, h = np.block([[h, h], [h, -h]]). "
              "Then np.concatenate([h, -h]) holds 2 * bits centres; return its first num_classes rows."),
+    Exercise("hash_model", "08", "class", capstone.check_hash_model, capstone._ReferenceHashModel,
+             "In __init__: keep self.backbone = backbone; self.hash_layer = nn.Linear(feature_dim, bits), then "
+             "nn.init.normal_(self.hash_layer.weight, std=0.01) and nn.init.zeros_(self.hash_layer.bias). forward: "
+             "z = self.hash_layer(self.backbone(x)), return torch.tanh(beta * z). codes: the same z, then "
+             "torch.where(z >= 0, 1, -1) (torch.sign would give 0 at z = 0).", answer="HashModel"),
+    Exercise("hashnet_loss", "08", "function", capstone.check_hashnet_loss, capstone._reference_hashnet_loss,
+             "s = (y @ y.T > 0) marks the pairs that share a label. Then as in lesson 04: theta = alpha * h @ h.T, "
+             "the pair's loss F.softplus(theta) - s * theta, the pairs i != j only (~torch.eye(B, dtype=torch.bool)), "
+             "weights |S| / |S1| for similar pairs and |S| / |S0| for dissimilar ones, sum(w * loss) / sum(w)."),
+    Exercise("beta_at_step", "08", "function", capstone.check_beta_at_step, capstone._reference_beta_at_step,
+             "t = (step // config.step_size) * config.step_size, then config.beta0 * (1 + config.gamma * t) ** "
+             "config.power: the power applies to (1 + gamma t) only, beta0 multiplies the result."),
+    Exercise("train_loop", "08", "function", capstone.check_train_loop, capstone._reference_train_loop,
+             "torch.optim.SGD takes a list of parameter groups: [{'params': model.backbone.parameters(), 'lr': "
+             "config.lr}, {'params': model.hash_layer.parameters(), 'lr': config.lr * config.hash_lr_mult}], and "
+             "momentum=config.momentum, weight_decay=config.weight_decay. alpha = 10 / config.bits. For step, "
+             "(x, y) in enumerate(batches): h = model(x, beta_fn(step, config)); loss = loss_fn(h, y, alpha); "
+             "zero_grad, backward, step; keep loss.item()."),
+    Exercise("write_npz", "09", "function", own_data.check_write_npz, own_data._reference_write_npz,
+             "rng = np.random.default_rng(seed). For each class c: items = rng.permutation(np.flatnonzero(y == c)); "
+             "the first query_per_class are queries, the next train_per_class training items. The database is "
+             "np.setdiff1d(np.arange(len(y)), query). np.savez(path, x_train=x[train], y_train=y[train], ...) with "
+             "the six keys x_/y_ train, query, database; return path."),
+    Exercise("protocol_report", "09", "function", own_data.check_protocol_report, own_data._reference_protocol_report,
+             "np.load(codes_path) holds query_codes, database_codes, query_labels, database_labels. "
+             "hashnet_lite.average_precisions(..., topk=topk, empty=empty) gives one AP per query, NaN for a query "
+             "that 'skip' leaves out. The mAP is the mean of the others; 'queries' is how many there are; the "
+             "package breaks ties by index ('index')."),
 ]}
 
 
@@ -672,9 +591,10 @@ def solution_source(name: str) -> str:
     source = inspect.getsource(exercise.reference)
     if exercise.kind == "number":
         body = source.split('"""', 2)[2] if '"""' in source else source.split(":", 1)[1]
-        body = textwrap.dedent(body.strip("\n")).replace("return ", f"my_{name.split('_')[-1]} = ", 1)
+        body = textwrap.dedent(body.strip("\n")).replace("return ", f"{exercise.defines} = ", 1)
         return f"import math\n{body}\n" if "math." in body else body + "\n"
-    return source.replace(f"def {exercise.reference.__name__}(", f"def {name}(", 1)
+    keyword = "class" if exercise.kind == "class" else "def"
+    return source.replace(f"{keyword} {exercise.reference.__name__}(", f"{keyword} {exercise.defines}(", 1)
 
 
 def solution(name: str) -> None:

@@ -410,6 +410,70 @@ def beta_schedules(iters: int, *, beta0: float = 1.0, gamma: float = 0.005, powe
     return fig
 
 
+def beta_schedule_panels(iters: int, *, beta0: float = 1.0, gamma: float = 0.005, power: float = 0.5,
+                         step_size: int = 200):
+    """The static companion of ``widgets.schedule_explorer``: the authors' schedule with one slider
+    moved at a time, three settings per panel (gamma, power, step size); the setting given is the
+    middle one of each panel."""
+    from ..continuation import authors_beta
+
+    if iters < 1:
+        raise ValueError(f"iters={iters!r}: expected an integer >= 1")
+    t = np.arange(iters + 1)
+    panels = {"gamma": [gamma / 4, gamma, gamma * 4], "power": [max(0.1, power / 2), power, min(1.0, power * 2)],
+              "step size": [max(1, step_size // 4), step_size, max(1, min(iters // 2, step_size * 4))]}
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), sharey=True)
+    for ax, (name, values) in zip(axes, panels.items()):
+        for value, color in zip(values, ("C0", "C3", "C2")):
+            kw = dict(beta0=beta0, gamma=gamma, power=power, step_size=step_size)
+            kw[name.replace(" ", "_")] = value
+            beta = [authors_beta(int(s), **kw) for s in t]
+            ax.step(t, beta, where="post", color=color, lw=2 if value == values[1] else 1.2,
+                    label=f"{name} = {value:g} -> {beta[-1]:.2f}")
+        ax.set(xlabel="training step t", title=f"moving {name}")
+        ax.legend(fontsize=8, loc="upper left")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("beta")
+    fig.tight_layout()
+    return fig
+
+
+def output_histograms(z, betas=(1.0, 3.5, 10.0)):
+    """The histogram of h = tanh(beta z) for a few beta, one panel each, titled with the quantization
+    error mean |tanh(beta z) - sign(z)|: how one trained network's z turn into codes as beta grows."""
+    zz = np.asarray(z, dtype=np.float64).ravel()
+    fig, axes = plt.subplots(1, len(betas), figsize=(4.2 * len(betas), 3.0), sharey=True, squeeze=False)
+    for ax, beta in zip(axes[0], betas):
+        h = np.tanh(beta * zz)
+        ax.hist(h, bins=50, range=(-1, 1), color="C0")
+        ax.set(xlabel=f"h = tanh({beta:g} z)",
+               title=f"beta = {beta:g}: quantization error {np.abs(h - np.where(zz >= 0, 1.0, -1.0)).mean():.3f}")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("outputs")
+    fig.tight_layout()
+    return fig
+
+
+def map_by_r(topks, curves: dict, chosen=None, chosen_values: dict | None = None):
+    """mAP@R against R, one line per empty-query convention (``curves``: name -> values at ``topks``),
+    with the R ``chosen`` marked (its values ``chosen_values``: name -> value)."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, (name, values) in enumerate(curves.items()):
+        ax.plot(topks, values, marker="o", ms=3, color=f"C{i}", label=f"empty = {name!r}")
+        if chosen is not None and chosen_values:
+            value = chosen_values[name]
+            ax.plot([chosen], [value], "o", color=f"C{i}", ms=8, mec="k")
+            ax.annotate(f"{value:.3f}", (chosen, value), textcoords="offset points", xytext=(6, 6 - 14 * i), fontsize=8)
+    if chosen is not None:
+        ax.axvline(chosen, color="k", lw=0.6, ls=":")
+    ax.set(xscale="log", xlabel="R (the top R results scored)", ylabel="mAP@R",
+           title="the same codes under other R and conventions" + (f": R = {chosen}" if chosen else ""))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def binarization_snapshot(run, step: int, n_items: int = 10):
     """A snapshot of a ``snapshots.SnapshotRun``: the probe items, a heat map of their codes
     h = tanh(beta z) (one row per item, one column per bit) and the histogram of h over all

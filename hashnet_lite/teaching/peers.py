@@ -96,6 +96,26 @@ def penalty_figure(penalty: float = 0.1, beta: float = 5.0, zlim: float = 3.0):
     return fig
 
 
+def penalty_panels(penalties=(0.05, 0.1, 0.5), betas=(1.0, 5.0, 10.0), zlim: float = 3.0):
+    """The static companion of ``widgets.penalty_explorer``: left, DHN's push on z for a few lambda
+    (the "lambda" slider); right, HashNet's dh/dz for a few beta (the "beta" slider)."""
+    z = np.linspace(-zlim, zlim, 601)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for penalty in penalties:
+        push = -penalty_gradients(z, penalty=penalty, beta=1.0)["penalty"]  # the direction descent moves z
+        ax1.plot(z, push, label=f"lambda = {penalty:g}: {abs(push).max():.3f} at z = 0")
+    ax1.set(xlabel="z", title="DHN's penalty: the push on z (largest at z = 0)")
+    for beta in betas:
+        ax2.plot(z, penalty_gradients(z, penalty=0.0, beta=beta)["continuation"], label=f"beta = {beta:g}")
+    ax2.set(xlabel="z", title="HashNet: dh/dz = beta (1 - tanh^2(beta z))")
+    for ax in (ax1, ax2):
+        ax.axhline(0, color="k", lw=0.5)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def curves_figure(runs: list[Curves], title: str = "penalty vs continuation"):
     """Quantization error (left) and mAP (right) against the training step, one line per run."""
     if not runs:

@@ -8,7 +8,7 @@ tested directly (tests/teaching/test_widgets.py), and the boxes here only pass v
 
 Slider labels are a contract with the browser test (tests/test_notebooks_browser.py): each
 lesson has exactly one slider with its label (01 "R", 02 "beta", 03 "step", 04 "alpha x K",
-05 "query", 06 "bits"), which the test drags in JupyterLab.
+05 "query", 06 "bits", 07 "lambda", 08 "beta", 09 "R"), which the test drags in JupyterLab.
 """
 from __future__ import annotations
 
@@ -156,3 +156,26 @@ def penalty_explorer(*, penalty: float = 0.1, beta: float = 5.0) -> Explorer:
                                     continuous_update=False),
     }
     return explorer(lambda penalty, beta: peers.penalty_figure(penalty=penalty, beta=beta), controls)
+
+
+def output_explorer(z, *, beta: float = 1.0, max_beta: float = 20.0) -> Explorer:
+    """A "beta" slider over ``figures.output_histograms``: a trained network's z as tanh(beta z)."""
+    slider = widgets.FloatSlider(value=beta, min=0.5, max=max_beta, step=0.5, description="beta",
+                                 continuous_update=False, readout_format=".1f")
+    return explorer(lambda beta: figures.output_histograms(z, (beta,)), {"beta": slider})
+
+
+def r_explorer(codes_path, topks, *, value: int = 100) -> Explorer:
+    """An "R" slider (1 to the database's size) marking mAP@R of a run's codes.npz, under both
+    empty-query conventions, on ``figures.map_by_r`` drawn at ``topks``."""
+    from . import own_data
+
+    curves = own_data.map_by_r(codes_path, topks)
+    with np.load(codes_path) as f:
+        n = len(f["database_codes"])
+    slider = widgets.IntSlider(value=value, min=1, max=n, step=1, description="R", continuous_update=False)
+
+    def draw(R):
+        return figures.map_by_r(topks, curves, R, {k: v[0] for k, v in own_data.map_by_r(codes_path, [R]).items()})
+
+    return explorer(draw, {"R": slider})

@@ -116,3 +116,18 @@ def test_the_full_mode_times_are_the_book_builds():
         for lesson, seconds in times.items():
             assert seconds == recorded[lesson], f"{where}: lesson {lesson} full {seconds} s, build.json {recorded[lesson]} s"
     assert f"and {round(build['execution_seconds'])} s in full mode" in re.sub(r"\s+", " ", section)
+
+
+def test_lesson_01_quotes_p_at_10_over_all_queries():
+    """Lesson 01's claim about LSH's top 10 rests on every query, not on the gallery's three."""
+    import numpy as np
+
+    from hashnet_lite import retrieval
+    from hashnet_lite.data import load_data
+    from hashnet_lite.experiments import baseline_codes
+
+    data = load_data("digits")
+    p10 = {m: float(retrieval.precision_at_k(*baseline_codes(m, data, 16, seed=0), data.y_query, data.y_database,
+                                             np.array([10]))[0]) for m in ("LSH", "ITQ")}
+    assert (f"Over all {len(data.y_query)} queries, LSH's P@10 is {p10['LSH']:.3f} (ITQ's {p10['ITQ']:.3f})"
+            in markdown("01")), p10

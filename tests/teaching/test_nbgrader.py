@@ -1,9 +1,10 @@
 """Course staff grade the lessons with nbgrader, as they are: the lesson is the source version.
 
-One lesson (01, the quickest) goes through nbgrader's own commands in a temporary course
-directory: ``generate_assignment`` (solution regions replaced by nbgrader's stub, checks kept), a
-submission with the reference solutions (``exercises.solution_source``) and one with a wrong
-Hamming distance, then ``autograde`` (the lesson runs in smoke mode; the checkers are strict
+Two lessons (01, the quickest; 08, whose class holds three solution regions and whose last grade
+needs the others) go through nbgrader's own commands in a temporary course directory:
+``generate_assignment`` (solution regions replaced by nbgrader's stub, checks kept), a submission
+with the reference solutions (``exercises.solution_source``) and one with a wrong answer, then
+``autograde`` (the lesson runs in smoke mode; the checkers are strict
 because nbgrader sets NBGRADER_EXECUTION). The reference gets full marks, the wrong answer not.
 Also: every lesson's nbgrader metadata pairs each solution cell with its checker.
 """
@@ -22,7 +23,6 @@ from hashnet_lite.teaching import exercises
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
-LESSON = "01_hamming_space.ipynb"
 
 
 def _cells(path: Path) -> list[dict]:
@@ -77,12 +77,33 @@ WRONG_HAMMING = '''def hamming_distance(a, b):
     return a.astype(float) @ b.T  # the inner product, not the distance
 '''
 
+WRONG_LOOP = '''def train_loop(model, batches, config, loss_fn, beta_fn):
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)  # one learning rate for both
+    losses = []
+    for step, (x, y) in enumerate(batches):
+        loss = loss_fn(model(x, beta_fn(step, config)), y, 10 / config.bits)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+'''
+
+# lesson -> (the wrong answer bob submits, what its checker says, alice's and bob's (score, max score)):
+# in 08 a wrong loop also leaves nothing trained to compare with fit(), so bob loses that grade too
+ROUND_TRIPS = {"01_hamming_space.ipynb": ("hamming_distance", WRONG_HAMMING, "inner product", (2.0, 2.0), (1.0, 2.0)),
+               "08_hashnet_from_scratch.ipynb": ("train_loop", WRONG_LOOP, "hash_lr_mult", (6.0, 6.0), (3.0, 6.0))}
+
 
 @pytest.mark.slow
-def test_nbgrader_generate_and_autograde_one_lesson(tmp_path):
+@pytest.mark.parametrize("lesson", sorted(ROUND_TRIPS), ids=lambda name: name[:2])
+def test_nbgrader_generate_and_autograde_one_lesson(tmp_path, lesson):
+    wrong_name, wrong_source, phrase, full, partial = ROUND_TRIPS[lesson]
+    assignment = f"lesson{lesson[:2]}"
     course = tmp_path / "course"
-    (course / "source" / "lesson01").mkdir(parents=True)
-    shutil.copy(NOTEBOOKS / LESSON, course / "source" / "lesson01" / LESSON)
+    (course / "source" / assignment).mkdir(parents=True)
+    shutil.copy(NOTEBOOKS / lesson, course / "source" / assignment / lesson)
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
@@ -95,26 +116,29 @@ def test_nbgrader_generate_and_autograde_one_lesson(tmp_path):
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     for student in ("alice", "bob"):
         _run(["db", "student", "add", student], course, env)
-    _run(["generate_assignment", "lesson01", "--force"], course, env)
+    _run(["generate_assignment", assignment, "--force"], course, env)
 
-    released = course / "release" / "lesson01" / LESSON
+    released = course / "release" / assignment / lesson
     stubs = {_meta(c)["grade_id"]: "".join(c["source"]) for c in _cells(released) if _meta(c).get("solution")}
-    assert set(stubs) == {"hamming_distance", "average_precision"}
-    for name, stub in stubs.items():  # the learner's signature stays, the region becomes nbgrader's stub
-        assert f"def {name}(" in stub and "# YOUR CODE HERE" in stub and "SOLUTION" not in stub, stub
-    assert "check_hamming_distance(hamming_distance)" in released.read_text()
+    names = sorted(e.name for e in exercises.EXERCISES.values() if e.lesson == lesson[:2])
+    assert sorted(stubs) == names
+    for name, stub in stubs.items():  # the learner's signature stays, each region becomes nbgrader's stub
+        exercise = exercises.EXERCISES[name]
+        keyword = "class" if exercise.kind == "class" else "def"
+        assert f"{keyword} {exercise.defines}(" in stub and "# YOUR CODE HERE" in stub and "SOLUTION" not in stub, stub
+    assert f"check_{wrong_name}({wrong_name})" in released.read_text()
 
-    reference = {name: exercises.solution_source(name) for name in ("hamming_distance", "average_precision")}
-    _submit(released, course / "submitted" / "alice" / "lesson01" / LESSON, reference)
-    _submit(released, course / "submitted" / "bob" / "lesson01" / LESSON, {**reference, "hamming_distance": WRONG_HAMMING})
-    _run(["autograde", "lesson01", "--force"], course, env)
+    reference = {name: exercises.solution_source(name) for name in names}
+    _submit(released, course / "submitted" / "alice" / assignment / lesson, reference)
+    _submit(released, course / "submitted" / "bob" / assignment / lesson, {**reference, wrong_name: wrong_source})
+    _run(["autograde", assignment, "--force"], course, env)
 
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
-        scores = {s: (gb.find_submission("lesson01", s).score, gb.find_submission("lesson01", s).max_score)
+        scores = {s: (gb.find_submission(assignment, s).score, gb.find_submission(assignment, s).max_score)
                   for s in ("alice", "bob")}
-    assert scores["alice"] == (2.0, 2.0), scores  # the reference solutions: full marks
-    assert scores["bob"] == (1.0, 2.0), scores  # a wrong Hamming distance: its check fails
-    graded = (course / "autograded" / "bob" / "lesson01" / LESSON).read_text()
-    assert "inner product" in graded  # the strict checker's message, in the graded copy
+    assert scores["alice"] == full, scores  # the reference solutions: full marks
+    assert scores["bob"] == partial, scores  # the wrong answer: its check fails
+    graded = (course / "autograded" / "bob" / assignment / lesson).read_text()
+    assert phrase in graded  # the strict checker's message, in the graded copy

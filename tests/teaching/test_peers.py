@@ -94,3 +94,12 @@ def test_the_numbers_lesson_07_quotes_are_the_committed_results():
     assert f"{best}, the strongest baseline here, by {100 * (fashion['HashNet'] - fashion[best]):.1f} points" in text
     assert f"DHN by about {round(100 * (fashion['HashNet'] - fashion['DHN']))}." in " ".join(text.split())
     assert f"about {round(100 * (fashion['HashNet-nobin'] - fashion['HashNet']))} points" in text
+
+
+def test_the_penalty_panels_show_several_settings_and_the_push_is_largest_at_zero():
+    fig = peers.penalty_panels(penalties=(0.1, 0.5), betas=(1.0, 5.0, 10.0))
+    left, right = fig.axes
+    assert len(left.lines) == 2 + 1 and len(right.lines) == 3 + 1  # the settings and the zero line
+    z = np.linspace(1e-6, 3, 300)
+    push = np.abs(peers.penalty_gradients(z, penalty=1.0, beta=1.0)["penalty"])
+    assert np.all(np.diff(push) < 0) and abs(push[0] - np.tanh(1.0)) < 1e-4  # 0.76 lambda at z = 0+, then falling

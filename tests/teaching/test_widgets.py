@@ -153,3 +153,35 @@ def test_query_sliders_redraw(shown):
     assert len(shown) == 2 and not np.array_equal(shown[0], shown[1])
     with pytest.raises(ValueError, match="query=99"):
         widgets.query_explorer(data, q, d, query=99)
+
+
+def test_the_schedule_panels_move_one_slider_per_panel():
+    from hashnet_lite.continuation import authors_beta
+
+    fig = figures.beta_schedule_panels(600, gamma=0.02, power=0.5, step_size=50)
+    assert len(fig.axes) == 3 and all(len(ax.lines) == 3 for ax in fig.axes)
+    finals = [float(line.get_ydata()[-1]) for line in fig.axes[0].lines]  # gamma / 4, gamma, 4 gamma
+    assert finals == sorted(finals) and finals[1] == authors_beta(600, gamma=0.02, power=0.5, step_size=50)
+
+
+def test_the_output_slider_of_lesson_08_redraws(shown):
+    box = widgets.output_explorer(np.linspace(-1, 1, 200), beta=1.0)
+    found = sliders(box)
+    assert list(found) == ["beta"] and found["beta"].continuous_update is False
+    found["beta"].value = 8.0
+    assert len(shown) == 2 and not np.array_equal(shown[0], shown[1])
+    assert len(figures.output_histograms(np.linspace(-1, 1, 50), (1.0, 3.0, 9.0)).axes) == 3
+
+
+def test_the_r_slider_of_lesson_09_redraws(shown, tmp_path):
+    from hashnet_lite.teaching import own_data
+
+    path = tmp_path / "codes.npz"
+    own_data._report_codes(path)
+    box = widgets.r_explorer(path, [1, 5, 20, 60], value=5)
+    found = sliders(box)
+    assert list(found) == ["R"] and isinstance(found["R"], ipywidgets.IntSlider) and found["R"].max == 60
+    found["R"].value = 20
+    assert len(shown) == 2 and not np.array_equal(shown[0], shown[1])
+    curves = own_data.map_by_r(path, [5, 60])
+    assert curves["skip"][0] >= curves["zero"][0] and curves["skip"][1] == curves["zero"][1]  # R = all: the same
