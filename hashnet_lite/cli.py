@@ -358,6 +358,7 @@ def cmd_reproduce(args) -> int:
 
     methods = check_methods(args.methods or DEFAULT_METHODS)
     shard = parse_shard(args.shard)
+    _check_parallel(args, shard)
     if shard is not None and args.jobs > 1:
         raise ValueError(f"--jobs {args.jobs} with --shard {args.shard}: pass one (--jobs runs its workers "
                          f"on this machine; --shard is one share of a job array)")
@@ -365,7 +366,7 @@ def cmd_reproduce(args) -> int:
     with _folder_lock(out, shard):
         check_run_kind(out, "reproduce")
         data, config, topk, preset = _config_and_data(args)
-        if args.jobs > 1:
+        if args.jobs > 1 and not _is_worker():
             _run_workers(args, args.jobs, config.device)
         rows = reproduce(data, args.bits, out, config, topk=topk, methods=methods, preset=preset,
                          progress=not args.no_progress, overwrite=args.overwrite, shard=shard)
@@ -382,6 +383,16 @@ def _is_worker() -> bool:
 
 
 WORKER_ENV = "HASHNET_LITE_WORKER"  # set in the processes that --jobs starts
+
+
+def _check_parallel(args, shard) -> None:
+    """Under torchrun every rank must train the same rows together: no --jobs, no --shard."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and (args.jobs > 1 or shard is not None):
+        raise ValueError(f"--jobs {args.jobs} / --shard {args.shard} under torchrun: the ranks of one job train "
+                         f"each row together; start several torchrun jobs with --shard instead, each without "
+                         f"--jobs")
 
 
 def _folder_lock(out: Path, shard):
@@ -412,9 +423,11 @@ def _run_workers(args, jobs: int, device: str) -> None:
             break
     if "--no-progress" not in argv:
         argv.append("--no-progress")  # N progress bars on one terminal read as noise
+    argv += ["--jobs", "1"]  # the last --jobs wins: a worker never starts workers of its own
     env = {**os.environ, WORKER_ENV: "1"}
     if device == "cpu" or device == "auto" and not _cuda_available():
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        env["OMP_NUM_THREADS"] = str(max(1, cores // jobs))  # the cores this job may use (Slurm, cgroups)
     procs = [subprocess.Popen([sys.executable, "-m", "hashnet_lite", *argv], env=env) for _ in range(jobs)]
     codes = [p.wait() for p in procs]
     failed = [i + 1 for i, code in enumerate(codes) if code != 0]
@@ -437,6 +450,7 @@ def cmd_tune(args) -> int:
 
     methods = check_methods(args.methods or TUNABLE)
     shard = parse_shard(args.shard)
+    _check_parallel(args, shard)
     if shard is not None and args.jobs > 1:
         raise ValueError(f"--jobs {args.jobs} with --shard {args.shard}: pass one")
     trial_iters, args.iters = args.iters, None  # --iters: the trials' steps, the preset's schedules compressed
@@ -444,13 +458,15 @@ def cmd_tune(args) -> int:
     with _folder_lock(out, shard):
         check_run_kind(out, "tune")
         data, config, _, preset = _config_and_data(args)
-        if args.jobs > 1:
-            argv = args.argv
+        if args.jobs > 1 and not _is_worker():
             _run_workers(args, args.jobs, config.device)
-            args.argv = argv
         summary = tune(data, config, out, methods=methods, n_trials=args.trials, iters=trial_iters,
                        seed=args.split_seed or 0, preset=preset, shard=shard, progress=not args.no_progress)
-    done = len(summary["trials"]) == len(methods) * args.trials
+    done = not summary["missing"]
+    if args.save_choices and not done and not _is_worker():
+        warnings.warn(f"--save-choices: {len(summary['missing'])} trials are not done yet "
+                      f"({', '.join(summary['missing'][:4])}...); {args.save_choices} is not written until every "
+                      f"trial is", RuntimeWarning, stacklevel=2)
     if args.save_choices and done and not _is_worker():
         write_json_atomic({"preset": preset, "bits": config.bits, "command": "python -m hashnet_lite " +
                            " ".join(args.argv), "iters": summary["iters"], "validation": summary["validation"],

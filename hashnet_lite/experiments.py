@@ -2,7 +2,8 @@
 
 The methods come from the registry in ``methods.py``: HashNet and its ablations (the
 paper's Sec. 4.3: HashNet-W without the weights, HashNet-sgn without continuation, HashNet+C
-ranking the continuous outputs), the deep baselines DHN, DPSH, DSH and CSQ on the same
+trained with the continuous similarity c_ij) and HashNet-nobin (HashNet's continuous outputs
+ranked without binarization), the deep baselines DHN, DPSH, DSH and CSQ on the same
 network, loop, split and step budget, and ITQ and LSH fitted on the training items'
 flattened inputs (the small data sets) or on backbone features computed a batch at a time
 (list files; ``presets.SHALLOW_INPUTS`` says which, ``shallow_codes`` does it).
@@ -291,7 +292,11 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
             diffs.add(f"topk {r.get('topk')} (now {topk})")
         if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind != "shallow" and isinstance(r.get("config"), dict):
             name = "HashNet" if REGISTRY[r["method"]].kind == "continuous" else r["method"]
-            now = method_config(name, dataclasses.replace(config, bits=r["bits"]), preset=preset).to_dict()
+            try:
+                now = method_config(name, dataclasses.replace(config, bits=r["bits"]), preset=preset).to_dict()
+            except ValueError as e:  # e.g. a HashNet option this run sets that the row's method refuses
+                diffs.add(f"{r['method']} rows cannot be made with these options ({e})")
+                continue
             then = {**late_defaults, **r["config"]}
             for k, v in now.items():
                 if k not in RESUMABLE_FIELDS - {"iters"} and k in then and then[k] != v:
@@ -419,9 +424,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
                 f"the rows asked for with these settings, or choose another --out")
         for name, r in foreign.items():
             store.remove(name)
-            ckpt = out / "checkpoints" / f"{r['method']}-{r['bits']}.pt"
-            if ckpt.is_file():
-                ckpt.unlink()
+            (out / "checkpoints" / f"{r['method']}-{r['bits']}.pt").unlink(missing_ok=True)
         note(f"--overwrite: removed {len(foreign)} rows made otherwise ({why}) and their checkpoints: "
              f"{', '.join(sorted(foreign))}; the rows asked for are made with these settings")
         existing = {n: r for n, r in existing.items() if n not in foreign}
@@ -451,7 +454,10 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
                 _trained_hashnet(out, dataclasses.replace(config, bits=u.bits), meta, preset)  # refused now if unusable
 
     def record(method, bits, q, d, seconds, continuous=False, extra=None, cfg=None):
-        """Writes one row; q = d = None: a failed training (``extra`` says how)."""
+        """Writes one row; q = d = None: a failed training (``extra`` says how). A row this run
+        already holds is kept (a unit redone for one missing row rewrites no other)."""
+        if existing.get(row_name(method, bits), {}).get("run") == run:
+            return False
         scores = {"map": None} if q is None else evaluate(q, d, data, topk, continuous=continuous)
         row = {"method": method, "bits": bits, **scores,
                "topk": topk, "convention": CONVENTION, "ties": TIES, "data": data.spec,
@@ -470,6 +476,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
             row["pr_curve"] = {"precision": np.asarray(p).tolist(), "recall": np.asarray(r).tolist()}
         store.write(row_name(method, bits), row)
         existing[row_name(method, bits)] = row
+        return True
 
     made = 0
     for unit in todo:
@@ -515,7 +522,10 @@ def _config_moved(row: dict, config: TrainConfig, preset: str | None) -> bool:
     if method not in REGISTRY or REGISTRY[method].kind == "shallow" or not isinstance(row.get("config"), dict):
         return False
     name = "HashNet" if REGISTRY[method].kind == "continuous" else method  # ranks HashNet's model
-    now = method_config(name, dataclasses.replace(config, bits=row["bits"]), preset=preset).to_dict()
+    try:
+        now = method_config(name, dataclasses.replace(config, bits=row["bits"]), preset=preset).to_dict()
+    except ValueError:  # this run's options do not fit the row's method: not a row of this run
+        return True
     then = {**{k: getattr(TrainConfig(), k) for k in LATE_FIELDS}, **row["config"]}
     return any(then.get(k) != v for k, v in now.items() if k not in RESUMABLE_FIELDS)
 
@@ -557,10 +567,12 @@ def _run_unit(unit: Unit, data, config: TrainConfig, out: Path, meta: dict, reco
             warnings.warn(f"{unit.method} at {unit.bits} bits diverged ({e}); its row says so and the study "
                           f"goes on", RuntimeWarning, stacklevel=2)
             if is_main_process():
-                record(unit.method, unit.bits, None, None, time.perf_counter() - t0, cfg=cfg,
-                       extra={"status": f"diverged at step {step}" if step is not None else "diverged",
-                              "error": str(e), "hyperparameters": loss_hyperparameters(cfg)})
-            return 1
+                status = f"diverged at step {step}" if step is not None else "diverged"
+                for m in unit.rows:  # the rows that come from this model fail with it
+                    written += record(m, unit.bits, None, None, time.perf_counter() - t0, cfg=cfg,
+                                      extra={"status": status if m == unit.method else f"{unit.method} {status}",
+                                             "error": str(e), "hyperparameters": loss_hyperparameters(cfg)})
+            return written
         if not is_main_process():
             return 0
         hashnet = model if unit.method == "HashNet" else None
@@ -571,16 +583,14 @@ def _run_unit(unit: Unit, data, config: TrainConfig, out: Path, meta: dict, reco
         extra = {"final_beta": history[-1]["beta"], "final_loss": history[-1]["loss"],
                  "quantization_error": history[-1]["quantization_error"],
                  "hyperparameters": {**loss_hyperparameters(cfg), **_centres_kind(cfg, data.num_classes)}}
-        record(unit.method, unit.bits, q, d, time.perf_counter() - t0, extra=extra, cfg=cfg)
-        written += 1
+        written += record(unit.method, unit.bits, q, d, time.perf_counter() - t0, extra=extra, cfg=cfg)
         for m in unit.rows:
             if REGISTRY[m].kind == "continuous":
                 beta = history[-1]["beta"]
                 qc = encode(model, data.query, device=cfg.device, continuous=True, beta=beta, batch_size=cfg.batch_size)
                 dc = encode(model, data.database, device=cfg.device, continuous=True, beta=beta,
                             batch_size=cfg.batch_size)
-                record(m, unit.bits, qc, dc, time.perf_counter() - t0, continuous=True, cfg=cfg)
-                written += 1
+                written += record(m, unit.bits, qc, dc, time.perf_counter() - t0, continuous=True, cfg=cfg)
     shallow = [m for m in unit.rows if REGISTRY[m].kind == "shallow"]
     if shallow and is_main_process():
         t0 = time.perf_counter()
@@ -590,26 +600,31 @@ def _run_unit(unit: Unit, data, config: TrainConfig, out: Path, meta: dict, reco
         codes = shallow_codes(shallow, data, unit.bits, config.seed, net=net, device=config.device,
                               batch_size=config.batch_size, num_workers=config.num_workers)
         for m in shallow:
-            record(m, unit.bits, *codes[m], time.perf_counter() - t0, extra={"inputs": source})
-            written += 1
+            written += record(m, unit.bits, *codes[m], time.perf_counter() - t0, extra={"inputs": source})
     return written
 
 
 def assemble(out: str | Path, data, topk: int | None, preset: str | None, config: TrainConfig, *, run: str,
              pr_bits: int | None = None) -> list[dict]:
-    """results.json, results.md, pr_curves.json and the plots, from the row files of ``run``."""
+    """results.json, results.md, pr_curves.json and the plots, from the row files of ``run``.
+    One process at a time (a lock under rows/), each reading the rows inside it, so the last
+    to assemble writes every row written before it. The curves are those at ``pr_bits``, or
+    where the folder has the most curves if it has none there."""
     out = Path(out)
-    order = {m: i for i, m in enumerate(METHODS)}
-    rows = [r for r in RowStore(out).all().values() if r.get("run") == run]
-    rows = [_legacy_name(r) for r in rows]
-    rows.sort(key=lambda r: (order.get(r["method"], 99), r["bits"]))
-    curves = {r["method"]: {**r["pr_curve"], "bits": r["bits"], "run": run} for r in rows
-              if "pr_curve" in r and (pr_bits is None or r["bits"] == pr_bits)}
-    table = [{k: v for k, v in r.items() if k != "pr_curve"} for r in rows]
-    write_json_atomic(table, out / "results.json")
-    write_json_atomic(curves, out / "pr_curves.json")
-    write_text_atomic(results_markdown(table, data, topk, preset, config), out / "results.md")
-    _write_plots([r for r in table if r.get("map") is not None], curves, out, data.spec)
+    with RowStore(out).exclusive("assemble"):
+        order = {m: i for i, m in enumerate(METHODS)}
+        rows = [_legacy_name(r) for r in RowStore(out).all().values() if r.get("run") == run]
+        rows.sort(key=lambda r: (order.get(r["method"], 99), r["bits"]))
+        with_curves = [r["bits"] for r in rows if "pr_curve" in r]
+        if with_curves and pr_bits not in with_curves:
+            pr_bits = max(set(with_curves), key=with_curves.count)
+        curves = {r["method"]: {**r["pr_curve"], "bits": r["bits"], "run": run} for r in rows
+                  if "pr_curve" in r and r["bits"] == pr_bits}
+        table = [{k: v for k, v in r.items() if k != "pr_curve"} for r in rows]
+        write_json_atomic(table, out / "results.json")
+        write_json_atomic(curves, out / "pr_curves.json")
+        write_text_atomic(results_markdown(table, data, topk, preset, config), out / "results.md")
+        _write_plots([r for r in table if r.get("map") is not None], curves, out, data.spec)
     return table
 
 

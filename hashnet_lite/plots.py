@@ -17,7 +17,7 @@ METHOD_STYLE = {
     "HashNet": dict(color="C3", marker="o"),
     "HashNet-W": dict(color="C1", marker="s"),
     "HashNet-sgn": dict(color="C2", marker="^"),
-    "HashNet+C": dict(color="C5", marker="D", linestyle="-"),
+    "HashNet+C": dict(color="C9", marker="d", linestyle=":"),
     "HashNet-nobin": dict(color="C3", marker="o", linestyle="--"),
     "DHN": dict(color="C4", marker="P"),
     "DPSH": dict(color="C5", marker="X"),

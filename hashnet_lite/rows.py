@@ -87,11 +87,28 @@ class RowStore:
         return rows
 
     @contextlib.contextmanager
+    def exclusive(self, name: str):
+        """``with store.exclusive(name):`` waits for and holds a lock of its own (e.g. while the
+        tables are assembled), so that two processes never interleave that work."""
+        import fcntl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
     def claim(self, name: str):
         """``with store.claim(name) as mine:`` mine is True while this process holds the unit's
         lock, False when another process holds it (the unit is skipped)."""
         import fcntl  # POSIX; the package targets Linux and macOS
 
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: every rank trains every unit, together
+            yield True
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -27,7 +27,11 @@ def seed_rows(folders, bits: int) -> dict[str, dict[int, float | None]]:
                                  f"of a finished reproduce run") from e
         for r in rows:
             if r.get("bits") == bits:
-                table.setdefault(r["method"], {})[r["seed"]] = r.get("map")
+                seeds = table.setdefault(r["method"], {})
+                if r["seed"] in seeds:
+                    raise RunFolderError(f"{r['method']} at {bits} bits has seed {r['seed']} in two of the folders "
+                                         f"{[str(f) for f in folders]}: expected one folder per seed")
+                seeds[r["seed"]] = r.get("map")
     if not table:
         raise RunFolderError(f"no rows at {bits} bits in {[str(f) for f in folders]}")
     return table

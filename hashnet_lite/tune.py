@@ -122,12 +122,14 @@ def tune(data: RetrievalData, config: TrainConfig, out: str | Path, *, methods=T
     fingerprint = data_fingerprint(val)
     store = RowStore(out)
     units = [(m, i, s) for m in methods for i, s in enumerate(trials(m, n_trials, seed=seed))]
+    expected = {}  # this search's trials: {row name: config as plain data}
+    for m, i, setting in units:
+        cfg = apply(m, setting, method_config(m, config, preset=None))
+        expected[row_name(m, config.bits, f"t{i}")] = shortened(cfg, iters) if iters not in (None, cfg.iters) else cfg
     made = 0
     for k, (m, i, setting) in enumerate(units):
         name = row_name(m, config.bits, f"t{i}")
-        cfg = apply(m, setting, method_config(m, config, preset=None))
-        if iters is not None and iters != cfg.iters:
-            cfg = shortened(cfg, iters)
+        cfg = expected[name]
         old = store.read(name)
         if not in_shard(k, shard) or (old is not None and old.get("config") == cfg.to_dict()
                                       and old.get("data_fingerprint") == fingerprint):
@@ -149,7 +151,8 @@ def tune(data: RetrievalData, config: TrainConfig, out: str | Path, *, methods=T
             row.update(seconds=round(time.perf_counter() - t0, 2), config=cfg.to_dict(), data_fingerprint=fingerprint)
             store.write(name, row)
             made += 1
-    summary = summarize(store, methods, config.bits)
+    summary = summarize(store, methods, config.bits,
+                        {name: (cfg.to_dict(), fingerprint) for name, cfg in expected.items()})
     summary.update(data=data.spec, validation=val.protocol, trials_per_method=n_trials,
                    iters=iters if iters is not None else config.iters, preset=preset, seed=seed)
     write_json_atomic(summary, out / "tune.json")
@@ -158,10 +161,13 @@ def tune(data: RetrievalData, config: TrainConfig, out: str | Path, *, methods=T
     return summary
 
 
-def summarize(store: RowStore, methods, bits: int) -> dict:
-    """{"chosen": {method: setting + map}, "trials": [rows]} of the trials written so far;
-    the best mAP wins (a tie: the lower trial number)."""
-    rows = [r for r in store.all().values() if r.get("method") in methods and r.get("bits") == bits and "trial" in r]
+def summarize(store: RowStore, methods, bits: int, expected: dict) -> dict:
+    """{"chosen": {method: setting + map}, "trials": [rows], "missing": [names]} of this search's
+    trials written so far (``expected``: {row name: (config, data fingerprint)}; rows of another
+    search in the folder are left out); the best mAP wins (a tie: the lower trial number)."""
+    found = store.all()
+    rows = [found[n] for n, (cfg, fp) in expected.items()
+            if n in found and found[n].get("config") == cfg and found[n].get("data_fingerprint") == fp]
     rows.sort(key=lambda r: (list(methods).index(r["method"]), r["trial"]))
     chosen = {}
     for m in methods:
@@ -171,7 +177,8 @@ def summarize(store: RowStore, methods, bits: int) -> dict:
             chosen[m] = {k: best[k] for k in ("lr_scale", "hash_lr_mult", "trade_off", "trial", "map")}
             chosen[m]["trade_off_field"] = TRADE_OFFS[m][0]
     trial_rows = [{k: v for k, v in r.items() if k not in ("config", "data_fingerprint")} for r in rows]
-    return {"chosen": chosen, "trials": trial_rows}
+    missing = sorted(set(expected) - {row_name(r["method"], r["bits"], f"t{r['trial']}") for r in rows})
+    return {"chosen": chosen, "trials": trial_rows, "missing": missing}
 
 
 def tune_markdown(summary: dict) -> str:
