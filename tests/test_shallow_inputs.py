@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -159,9 +160,11 @@ def test_an_unfinished_hashnet_checkpoint_is_refused(tmp_path):
     data = load_data("digits")
     experiments.reproduce(data, [8], tmp_path, _digits_config(iters=10), topk=None, methods=["HashNet"],
                           progress=False)
+    shutil.rmtree(tmp_path / "rows")  # the checkpoint stays without its row (--overwrite would remove both)
+    (tmp_path / "results.json").unlink()
     with pytest.raises(CheckpointError, match="holds 10 of 20 steps"):
         experiments.reproduce(data, [8], tmp_path, _digits_config(iters=20), topk=None, methods=["ITQ"],
-                              progress=False, overwrite=True, shallow_inputs="features")
+                              progress=False, shallow_inputs="features")
 
 
 # ---------------------------------------------------------------- the CLI on list files
