@@ -359,9 +359,6 @@ def cmd_reproduce(args) -> int:
     methods = check_methods(args.methods or DEFAULT_METHODS)
     shard = parse_shard(args.shard)
     _check_parallel(args, shard)
-    if shard is not None and args.jobs > 1:
-        raise ValueError(f"--jobs {args.jobs} with --shard {args.shard}: pass one (--jobs runs its workers "
-                         f"on this machine; --shard is one share of a job array)")
     out = prepare_out_dir(args.out)
     with _folder_lock(out, shard):
         check_run_kind(out, "reproduce")
@@ -386,9 +383,13 @@ WORKER_ENV = "HASHNET_LITE_WORKER"  # set in the processes that --jobs starts
 
 
 def _check_parallel(args, shard) -> None:
-    """Under torchrun every rank must train the same rows together: no --jobs, no --shard."""
+    """--jobs and --shard exclude each other; under torchrun every rank must train the same rows
+    together: no --jobs, no --shard."""
     import os
 
+    if shard is not None and args.jobs > 1:
+        raise ValueError(f"--jobs {args.jobs} with --shard {args.shard}: pass one (--jobs runs its workers "
+                         f"on this machine; --shard is one share of a job array)")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and (args.jobs > 1 or shard is not None):
         raise ValueError(f"--jobs {args.jobs} / --shard {args.shard} under torchrun: the ranks of one job train "
                          f"each row together; start several torchrun jobs with --shard instead, each without "
@@ -451,8 +452,6 @@ def cmd_tune(args) -> int:
     methods = check_methods(args.methods or TUNABLE)
     shard = parse_shard(args.shard)
     _check_parallel(args, shard)
-    if shard is not None and args.jobs > 1:
-        raise ValueError(f"--jobs {args.jobs} with --shard {args.shard}: pass one")
     trial_iters, args.iters = args.iters, None  # --iters: the trials' steps, the preset's schedules compressed
     out = prepare_out_dir(args.out)
     with _folder_lock(out, shard):

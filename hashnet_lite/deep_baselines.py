@@ -142,12 +142,17 @@ def hash_centres(num_classes: int, bits: int, *, seed: int = 0) -> torch.Tensor:
     _check(isinstance(num_classes, int) and not isinstance(num_classes, bool) and num_classes >= 1,
            "num_classes", num_classes, "an integer >= 1")
     _check(isinstance(bits, int) and not isinstance(bits, bool) and bits >= 1, "bits", bits, "an integer >= 1")
-    if bits & (bits - 1) == 0 and num_classes <= 2 * bits:
+    if hadamard_fits(num_classes, bits):
         hadamard = torch.ones(1, 1)  # Sylvester: H_2n = [[H, H], [H, -H]]
         while hadamard.shape[0] < bits:
             hadamard = torch.cat([torch.cat([hadamard, hadamard], 1), torch.cat([hadamard, -hadamard], 1)], 0)
         return torch.cat([hadamard, -hadamard], 0)[:num_classes]  # (C, K): rows of [H_K; -H_K]
     return balanced_centres(num_classes, bits, seed=seed)
+
+
+def hadamard_fits(num_classes: int, bits: int) -> bool:
+    """Whether CSQ's centres are Hadamard rows: K a power of 2 and C <= 2K."""
+    return bits & (bits - 1) == 0 and num_classes <= 2 * bits
 
 
 def balanced_centres(num_classes: int, bits: int, *, seed: int = 0, tries: int = 1000) -> torch.Tensor:

@@ -37,6 +37,7 @@ from .data.container import data_fingerprint
 from .distributed import is_main_process
 from .errors import CheckpointError, RunFolderError, TrainingDiverged
 from .io import save_npz_atomic, write_json_atomic, write_text_atomic
+from .deep_baselines import hadamard_fits
 from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, loss_hyperparameters, method_config
 from .model import torchvision_backbone
 from .presets import PROTOCOLS
@@ -274,7 +275,6 @@ def _legacy_name(row: dict) -> dict:
 def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, topk, preset: str | None = None) -> str:
     """What differs between ``rows`` (made by another run) and this run, in words."""
     diffs = set()
-    late_defaults = {k: getattr(TrainConfig(), k) for k in LATE_FIELDS}  # what rows made before them ran
     for r in rows:
         if "run" not in r:
             diffs.add("made before rows were keyed by their data and config")
@@ -290,18 +290,31 @@ def _made_otherwise(rows: list[dict], fingerprint: dict, config: TrainConfig, to
                       f"split seed {fingerprint['split_seed']})")
         if r.get("topk") != topk:
             diffs.add(f"topk {r.get('topk')} (now {topk})")
-        if r.get("method") in REGISTRY and REGISTRY[r["method"]].kind != "shallow" and isinstance(r.get("config"), dict):
-            name = "HashNet" if REGISTRY[r["method"]].kind == "continuous" else r["method"]
-            try:
-                now = method_config(name, dataclasses.replace(config, bits=r["bits"]), preset=preset).to_dict()
-            except ValueError as e:  # e.g. a HashNet option this run sets that the row's method refuses
-                diffs.add(f"{r['method']} rows cannot be made with these options ({e})")
-                continue
-            then = {**late_defaults, **r["config"]}
-            for k, v in now.items():
-                if k not in RESUMABLE_FIELDS - {"iters"} and k in then and then[k] != v:
-                    diffs.add(f"{k} {then[k]!r} (now {v!r})")
+        try:
+            changed = _config_diffs(r, config, preset)
+        except ValueError as e:  # e.g. a HashNet option this run sets that the row's method refuses
+            diffs.add(f"{r['method']} rows cannot be made with these options ({e})")
+            continue
+        diffs.update(f"{k} {then!r} (now {now!r})" for k, then, now in changed if then is not _ABSENT)
     return "; ".join(sorted(diffs)) or "other settings"
+
+
+_ABSENT = object()  # a config field a row does not hold
+
+
+def _config_diffs(row: dict, config: TrainConfig, preset: str | None) -> list[tuple]:
+    """[(field, the row's value, this run's)] of a trained row's config against what its method
+    gets now (fields a resume may change left out; a row without a field ran at its default if
+    the field came late, else it shows as ``_ABSENT``); [] for other rows. ValueError when this
+    run's options do not fit the row's method."""
+    method = row.get("method")
+    if method not in REGISTRY or REGISTRY[method].kind == "shallow" or not isinstance(row.get("config"), dict):
+        return []
+    name = "HashNet" if REGISTRY[method].kind == "continuous" else method  # ranks HashNet's model
+    now = method_config(name, dataclasses.replace(config, bits=row["bits"]), preset=preset).to_dict()
+    then = {**{k: getattr(TrainConfig(), k) for k in LATE_FIELDS}, **row["config"]}
+    return [(k, then.get(k, _ABSENT), v) for k, v in now.items()
+            if k not in RESUMABLE_FIELDS - {"iters"} and then.get(k, _ABSENT) != v]
 
 
 def _check_checkpoints(out: Path, units, config: TrainConfig, meta: dict, overwrite: bool,
@@ -500,8 +513,7 @@ def _centres_kind(config: TrainConfig, num_classes: int) -> dict:
     """CSQ's rows say how their centres were drawn (``deep_baselines.hash_centres``)."""
     if config.method != "CSQ":
         return {}
-    hadamard = config.bits & (config.bits - 1) == 0 and num_classes <= 2 * config.bits
-    return {"centres": "hadamard" if hadamard else "balanced"}
+    return {"centres": "hadamard" if hadamard_fits(num_classes, config.bits) else "balanced"}
 
 
 def _stale(row: dict, num_classes: int) -> bool:
@@ -510,24 +522,17 @@ def _stale(row: dict, num_classes: int) -> bool:
     if row.get("method") != "CSQ" or row.get("map") is None:
         return False
     drawn = (row.get("hyperparameters") or {}).get("centres")
-    bits = row["bits"]
-    return drawn == "bernoulli" or (drawn is None and not (bits & (bits - 1) == 0 and num_classes <= 2 * bits))
+    return drawn == "bernoulli" or (drawn is None and not hadamard_fits(num_classes, row["bits"]))
 
 
 def _config_moved(row: dict, config: TrainConfig, preset: str | None) -> bool:
     """Whether a trained row was made with another config than its method gets now, under
     the same run key: the run key holds the preset's config, and the registry's tuned
     settings (``methods.tuned``) are applied on top of it."""
-    method = row.get("method")
-    if method not in REGISTRY or REGISTRY[method].kind == "shallow" or not isinstance(row.get("config"), dict):
-        return False
-    name = "HashNet" if REGISTRY[method].kind == "continuous" else method  # ranks HashNet's model
     try:
-        now = method_config(name, dataclasses.replace(config, bits=row["bits"]), preset=preset).to_dict()
+        return any(k != "iters" for k, _, _ in _config_diffs(row, config, preset))  # iters is in the run key
     except ValueError:  # this run's options do not fit the row's method: not a row of this run
         return True
-    then = {**{k: getattr(TrainConfig(), k) for k in LATE_FIELDS}, **row["config"]}
-    return any(then.get(k) != v for k, v in now.items() if k not in RESUMABLE_FIELDS)
 
 
 def _existing_rows(out: Path, store: RowStore, overwrite: bool) -> dict[str, dict]:

@@ -103,9 +103,9 @@ PRESETS: dict[str, dict] = {
     # preset is the search's choice, 5/K (hashnet_lite/tuned.json): through the CLI 0.8547 at 32 bits.
     "fashion-mnist": dict(backbone="cnn", width=32, hidden=1024, convs=4, iters=5000, batch_size=128,
                           lr=0.03, lr_step=1100, gamma=0.05, step_size=50, channels_last=True, erase=0.7),
-    # 2x2 mosaics of Fashion-MNIST (28x28, multi-label; data/README.md): the small CNN and
-    # the schedule the generic images preset had until 2026-11-30 (about 2 min per model on 2 cores), so that
-    # the multi-label comparison of eight methods fits a CPU session. Not tuned.
+    # 2x2 mosaics of Fashion-MNIST (28x28, multi-label; data/README.md): the small CNN (16-32-64)
+    # and a short schedule, 1-2 min per model on 2 cores, so that the multi-label comparison of
+    # many methods and seeds fits a CPU session. Not tuned.
     "fashion-mosaic": dict(backbone="cnn", iters=1500, batch_size=64, lr=0.01, lr_step=1000,
                            gamma=0.02, step_size=50),
     "cifar10": dict(_PAPER, class_num=1.0),

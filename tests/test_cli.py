@@ -170,7 +170,7 @@ def test_loop_options_reach_the_config(tmp_path, monkeypatch, argv, fields):
     assert {k: getattr(seen[0], k) for k in fields} == fields
 
 
-# ---------------------------------------------------------------- issue 22: one contract for every run folder
+# ---------------------------------------------------------------- one contract for every run folder
 
 TRAIN_TINY = ["--bits", 8, "--iters", 20, "--no-progress", "--device", "cpu"]
 
@@ -266,7 +266,7 @@ def test_bad2_codes_npz_keeps_uint64_label_ids_exactly(tmp_path):
         assert codes["label_ids"].tolist() == [7, 2**63, 2**63 + 5, 2**64 - 1]
 
 
-# ---------------------------------------------------------------- issue 22: arguments
+# ---------------------------------------------------------------- arguments
 
 @pytest.mark.parametrize("argv, words", [
     (["--bits", "x"], "--bits"), (["--backbone", "lenet"], "--backbone"),
@@ -306,7 +306,7 @@ def test_weak_args_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_traini
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
 
 
-# ---------------------------------------------------------------- issue 22: outputs
+# ---------------------------------------------------------------- outputs
 
 def test_weak_outputs_help_defaults_come_from_the_presets(monkeypatch):
     """--help used to restate the presets in prose (1,500 steps for npz images, whose preset
@@ -327,7 +327,7 @@ def test_weak_outputs_help_defaults_come_from_the_presets(monkeypatch):
     assert "3000 for npz: and list: images" in text and "5000 for fashion-mnist" in text
 
 
-# ---------------------------------------------------------------- issue 22: a full disk
+# ---------------------------------------------------------------- a full disk
 
 def _digits(out):
     return ["train", "--data", "digits", "--bits", 8, "--iters", 20, "--no-progress", "--device", "cpu", "--out", out]

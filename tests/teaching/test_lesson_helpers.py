@@ -1,4 +1,4 @@
-"""The helpers the lessons gained with issue 11: the sliders of 01 and 06 and every slider's static
+"""Lesson helpers: the sliders of 01 and 06 and every slider's static
 companion, the text a slider leaves where no kernel runs, PCA hashing, the step log, the
 radius curves, the linear code map, the surrogate gap and the beta-as-learning-rate check."""
 from __future__ import annotations

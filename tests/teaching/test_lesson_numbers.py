@@ -1,5 +1,5 @@
 """The numbers the lessons and the README's "The notebooks" section quote from the committed results
-agree with results/*.json (issue 11: numbers that drift).
+agree with results/*.json, so that no quoted number drifts from the files.
 
 Each claim below is rebuilt from results.json with the same rounding the prose uses, and must appear
 word for word in the notebook's Markdown (or the README). Trained rows reproduce within 0.005 across
