@@ -62,10 +62,6 @@ def fake_images(n: int, shape: tuple, num_classes: int = 100, seed: int = 0) -> 
     return ArrayDataset(x, np.eye(num_classes, dtype=np.uint8)[list(ys)])
 
 
-def precision_fields(precision: str) -> dict:
-    return {"amp": precision != "fp32", "precision": "bf16" if precision == "fp32" else precision}
-
-
 def measure(backbone: str, data, config: TrainConfig, *, warmup: int, steps: int, on_device=None) -> dict:
     """images/s over ``steps`` steps after ``warmup``, and the warm-up's seconds."""
     config = dataclasses.replace(config, backbone=backbone, iters=warmup + steps, log_every=warmup)
@@ -87,19 +83,19 @@ def throughput_rows(args, device) -> list[dict]:
             precisions = PRECISIONS if device.type == "cuda" else ("fp32",)
             eager = {}
             for precision in precisions:
-                cfg = dataclasses.replace(base, **precision_fields(precision))
+                cfg = dataclasses.replace(base, precision=precision)
                 r = measure(backbone, data, cfg, warmup=args.warmup, steps=args.steps)
                 eager[precision] = r
                 rows.append(_row(backbone, batch, precision, False, r, eager["fp32"]))
             if args.host_row:  # the same step fed through the DataLoader path
-                cfg = dataclasses.replace(base, **precision_fields("bf16" if device.type == "cuda" else "fp32"))
+                cfg = dataclasses.replace(base, precision="bf16" if device.type == "cuda" else "fp32")
                 r = measure(backbone, data, cfg, warmup=args.warmup, steps=args.steps, on_device=False)
-                rows.append(_row(backbone, batch, cfg.precision if cfg.amp else "fp32", False, r, eager["fp32"],
+                rows.append(_row(backbone, batch, cfg.precision, False, r, eager["fp32"],
                                  path="host DataLoader"))
             if args.compile and batch == max(args.batch_sizes):
                 for precision in [p for p in precisions if p in args.compile_precisions]:
                     cfg = dataclasses.replace(base, compile=True if args.compile_mode == "default" else args.compile_mode,
-                                              **precision_fields(precision))
+                                              precision=precision)
                     r = measure(backbone, data, cfg, warmup=args.warmup, steps=args.steps)
                     r["compile_s"] = r["warmup_s"] - eager[precision]["warmup_s"]
                     rows.append(_row(backbone, batch, precision, cfg.compile, r, eager["fp32"]))
@@ -117,13 +113,14 @@ def _row(backbone, batch, precision, compiled, r, fp32, path="on device") -> dic
     return record(row)
 
 
-def preset_run(device, bits: int = 32, precision: str = "bf16") -> dict:
-    """The whole fashion-mnist preset run at ``bits``: train, encode, mAP, with wall times."""
+def preset_run(device, bits: int = 32, precision: str = "bf16", compile=False) -> dict:
+    """The whole fashion-mnist preset run at ``bits``: train, encode, mAP, with wall times
+    (``compile``: TrainConfig.compile, e.g. "reduce-overhead" for CUDA graphs)."""
     from hashnet_lite import load_data, mean_average_precision, preset_for
     from hashnet_lite.train import encode, fit
 
     data = load_data("fashion-mnist")
-    config, topk = preset_for(data, bits=bits, device=str(device), **precision_fields(precision))
+    config, topk = preset_for(data, bits=bits, device=str(device), precision=precision, compile=compile)
     t0 = time.perf_counter()
     model, _ = fit(data, config, progress=False)
     if device.type == "cuda":
@@ -134,6 +131,7 @@ def preset_run(device, bits: int = 32, precision: str = "bf16") -> dict:
     encode_s = time.perf_counter() - t0 - train_s
     m = mean_average_precision(q, db, data.y_query, data.y_database, topk=topk)
     row = {"run": f"fashion-mnist preset, {bits} bits", "precision": precision if device.type == "cuda" else "fp32",
+           "compile": compile,
            "train_s": round(train_s, 1), "encode_s": round(encode_s, 1),
            "total_s": round(time.perf_counter() - t0, 1), "map": round(float(m), 4), "steps": config.iters}
     print(json.dumps(row), flush=True)
@@ -194,7 +192,7 @@ def profile_rows(backbone: str, batch: int, precision: str, device, steps: int =
     data = fake_images(2 * batch, SHAPES[backbone])
     config = TrainConfig(bits=64, backbone=backbone, batch_size=batch, device=str(device), width=16,
                          checkpoint_every=10**9,
-                         augment=False, iters=steps, log_every=steps, **precision_fields(precision))
+                         augment=False, iters=steps, log_every=steps, precision=precision)
     model = build_model(config, tuple(data.x.shape[1:]))
     train(model, data, dataclasses.replace(config, iters=5, log_every=5), progress=False)  # cuDNN + allocator warm-up
     cuda = device.type == "cuda"
@@ -236,6 +234,8 @@ def main(argv=None) -> None:
     p.add_argument("--quick", action="store_true", help="CPU-sized: batch 8 and 64, 64x64, 3 timed steps")
     p.add_argument("--preset-precisions", nargs="+", default=["bf16"], choices=PRECISIONS,
                    help="precisions of the --preset-run (each a whole run)")
+    p.add_argument("--preset-compile", default=False, choices=(False, *COMPILE_MODES),
+                   help="torch.compile mode of the --preset-run (reduce-overhead: CUDA graphs; default: eager)")
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="let cuDNN time its algorithms per shape (torch.backends.cudnn.benchmark)")
     p.add_argument("--profile", nargs="+", default=[], metavar="BACKBONE",
@@ -258,7 +258,7 @@ def main(argv=None) -> None:
         throughput_rows(args, device)
     if args.preset_run:
         for precision in args.preset_precisions:
-            preset_run(device, precision=precision)
+            preset_run(device, precision=precision, compile=args.preset_compile)
     for backbone in args.profile:
         for precision in args.compile_precisions:
             profile_rows(backbone, max(args.batch_sizes), precision, device)

@@ -19,28 +19,26 @@ resumes; what it lacks is not compared.
 from __future__ import annotations
 
 import pickle
+import time
 import warnings
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .config import TrainConfig
+from .config import RESUMABLE_FIELDS, TrainConfig
 from .errors import CheckpointError
 from .io import atomic_torch_save, path_problem
 from .model import HashNet, build_model
 
-# Config fields that may change on resume: they do not change the numbers a run gives.
-RESUMABLE_FIELDS = frozenset({"iters", "device", "num_workers", "checkpoint_every", "checkpoint_seconds",
-                              "log_every"})
 START_AFRESH = "start afresh (CLI: --overwrite, or another --out)"
 
 
 def check_resumable(saved: dict, config: TrainConfig, *, saved_meta: dict | None = None,
                     meta: dict | None = None, step: int | None = None, path=None) -> None:
     """A checkpoint resumes only the run it came from: the same config (but the fields in
-    ``RESUMABLE_FIELDS``; fields added to TrainConfig after it was written count as their
-    defaults), the same data (``meta['data_fingerprint']``, when both sides have one) and
+    ``config.RESUMABLE_FIELDS``; fields added to TrainConfig after it was written count as
+    their defaults), the same data (``meta['data_fingerprint']``, when both sides have one) and
     no more steps than ``config.iters`` (a run is continued, never cut back). Raises
     ``CheckpointError`` saying what differs and how to proceed."""
     where = f"resume: {str(path)!r}" if path is not None else "resume: the checkpoint"
@@ -199,3 +197,51 @@ def load_model(path: str | Path) -> tuple[HashNet, TrainConfig, dict]:
                               f"and meta describe ({why})") from e
     model.input_shape = tuple(meta["input_shape"])  # encode() checks items against it
     return model.eval(), config, meta
+
+
+def resume_training(path, model: HashNet, optimizer, scaler, config: TrainConfig, meta: dict | None) -> dict:
+    """Loads the run saved in ``path`` into ``model``, ``optimizer`` and ``scaler`` when it
+    belongs to this run (``check_resumable``: config, data, steps). Returns where it stopped:
+    ``{"step", "history", "running"}`` (``running``: the loss sum, count and seconds of the
+    record in progress)."""
+    state = load_checkpoint_state(path)
+    check_resumable(state["config"], config, saved_meta=state.get("meta") or {}, meta=meta or {},
+                    step=state["step"], path=path)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:  # shapes that the checks above could not see (e.g. no fingerprint)
+        raise CheckpointError(f"resume: the weights in {str(path)!r} do not fit this model "
+                              f"({' '.join(str(e).split())[:300]})") from e
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
+    return {"step": state["step"], "history": list(state["history"]), "running": state.get("running") or {}}
+
+
+class Checkpointer:
+    """When a run saves itself to ``path`` (None: never): every ``config.checkpoint_interval``
+    steps, at the end, and at a logged step when ``checkpoint_seconds`` of training have
+    passed since the last save, so that a slow run never loses more than a few minutes. The
+    wall-clock decision is taken at logged steps only, where every rank of a DDP run agrees
+    (``agree``: True on all ranks if on any). Rank 0 writes; the others wait for it."""
+
+    def __init__(self, path, config: TrainConfig, *, rank: int = 0, agree=bool):
+        self.path, self.config, self.rank, self.agree = path, config, rank, agree
+        self.last = time.perf_counter()
+
+    def due(self, step: int, done: bool) -> bool:
+        """Whether to save after ``step`` steps."""
+        if self.path is None:
+            return False
+        c = self.config
+        late = step % c.log_every == 0 and self.agree(time.perf_counter() - self.last >= c.checkpoint_seconds)
+        return step % c.checkpoint_interval == 0 or done or late
+
+    def save(self, step: int, model, optimizer, scaler, history: list, meta: dict | None, running) -> None:
+        """Writes the state after ``step`` steps; ``running()`` gives the record in progress."""
+        from . import distributed
+
+        self.last = time.perf_counter()
+        if self.rank == 0:
+            save_checkpoint(self.path, model, self.config, optimizer=optimizer, scaler=scaler, step=step,
+                            history=history, meta=meta, running=running())
+        distributed.barrier()

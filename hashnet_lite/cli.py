@@ -23,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 
-from .config import BACKBONES, COMPILE_MODES, MAX_BITS, MAX_SEED, SCHEDULES, WEIGHTINGS, TrainConfig
+from .config import BACKBONES, COMPILE_MODES, MAX_BITS, MAX_SEED, PRECISIONS, SCHEDULES, WEIGHTINGS, TrainConfig
 from .errors import DiskFullError, HashNetLiteError
 from .io import disk_full_cause
 from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_config
@@ -183,7 +183,7 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--convs", type=int, choices=range(3, 7), default=None, metavar="N",
                    help="conv layers of the cnn backbone, 3-6: one per resolution, then a second one at "
                         f"the smallest resolution first (default: the preset's: {preset_defaults('convs')})")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="arithmetic of the forward pass on a GPU: bf16 or fp16 mixed precision, or fp32 "
                         "(default: bf16; the CPU always trains in fp32)")
     p.add_argument("--compile", nargs="?", const=True, default=None, metavar="MODE",
@@ -304,15 +304,13 @@ def _config_and_data(args):
                      weighting=args.weighting, continuous_similarity=args.continuous_similarity,
                      device=args.device, num_workers=args.num_workers, compile=args.compile,
                      augment={"auto": None, "none": False}.get(args.augment, args.augment), erase=args.erase,
-                     convs=args.convs,
+                     convs=args.convs, precision=args.precision,
                      channels_last={"auto": None, "on": True, "off": False}[args.channels_last])
-    if args.precision is not None:
-        overrides.update(amp=args.precision != "fp32", precision="bf16" if args.precision == "fp32" else args.precision)
     config, topk = preset_config(preset, **overrides)
     if isinstance(config.augment, str) or config.erase:
-        from .train import training_dataset
+        from .data.augment import for_training
 
-        training_dataset(data.train, config)  # refuses a crop or erasing of feature vectors now
+        for_training(data.train, config)  # refuses a crop or erasing of feature vectors now
     if args.topk is not None:
         topk = args.topk
     from .model import resolve_backbone

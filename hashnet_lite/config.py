@@ -1,8 +1,25 @@
-"""One frozen configuration for a HashNet training run.
+"""One frozen configuration for a training run: the method's parameters and how the run is
+executed, each field declaring once what it means for the run.
 
 Variants are made with ``dataclasses.replace(config, field=value)``; nothing mutates a
-config at run time. ``to_dict`` / ``from_dict`` turn it into plain data for checkpoints
-and result files.
+config at run time. ``to_dict`` / ``from_dict`` turn it into plain data for checkpoints and
+result files; ``from_dict`` also reads the forms older files wrote.
+
+Each field's metadata (``_field``) says:
+
+- ``identity``: it decides the numbers a run gives. Identity fields enter a study's run key
+  (``experiments.run_key``), are compared when a checkpoint is resumed, and against a
+  results row's config. The others (device, workers, logging, checkpoint cadence) only
+  decide how a run is executed.
+- ``resumable``: a resume may change it. Every field outside the identity, and ``iters``
+  (a run is continued to more steps, never cut back).
+- ``late``: added after results were recorded. At its default it is left out of run keys,
+  so that rows made before it existed keep their keys.
+- ``used_by``: the one kind of loss that reads it, "HashNet" or "baselines". Set away from
+  its default for the other kind, it is refused naming the method, so that an option no
+  forward pass uses cannot enter a run key.
+
+``RESUMABLE_FIELDS``, ``LATE_FIELDS`` and ``IDENTITY_FIELDS`` are derived from it.
 """
 from __future__ import annotations
 
@@ -17,10 +34,7 @@ WEIGHTINGS = ("paper", "class_num", "none")
 LOSSES = ("HashNet", "DHN", "DPSH", "DSH", "CSQ")  # what the loop minimises (methods.py names them)
 BACKBONES = ("auto", "mlp", "cnn", "alexnet", "resnet18", "resnet50", "vgg16")
 AUGMENTATIONS = ("crop", "crop-flip")  # what ``augment`` may name (data/augment.py)
-PRECISIONS = ("bf16", "fp16")  # the low-precision type of mixed precision on CUDA
-# Fields added after results were recorded: at their defaults they are left out of a
-# result's run key (experiments.run_key), so that the rows made before them stay valid.
-LATE_FIELDS = ("precision", "compile", "channels_last", "erase", "convs")
+PRECISIONS = ("fp32", "bf16", "fp16")  # the forward pass's arithmetic on CUDA (the CPU computes in fp32)
 # torch.compile's modes (TrainConfig.compile may name one; True is "default").
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # Bounds that turn a typo into a clear refusal, not a huge allocation or an overflow deep in
@@ -30,91 +44,94 @@ MAX_BITS = 4096
 MAX_SEED = 2**63 - 1
 
 
+def _field(default, *, identity: bool = True, resumable: bool = False, late: bool = False,
+           used_by: str | None = None, also: tuple = ()):
+    """A TrainConfig field with what it means for a run (the module's docstring). ``also``:
+    values besides the default that the other kind of loss may hold (a baseline's schedule is
+    'constant': it has no continuation)."""
+    meta = {"identity": identity, "resumable": resumable or not identity, "late": late, "used_by": used_by,
+            "also": also}
+    return dataclasses.field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run (defaults: the authors' choices)."""
 
-    bits: int = 32
-    backbone: str = "auto"  # 'auto': mlp for feature vectors, cnn for images
-    pretrained: bool = False  # torchvision ImageNet weights for alexnet/resnet*/vgg16
-    hidden: int = 512  # width of the mlp/cnn backbones' feature layer
-    width: int = 16  # the cnn backbone's first conv channels (then 2x, 4x)
-    # The cnn backbone's conv layers, 3-6: one per resolution, extra ones at the smallest first.
-    # Like width and hidden, other backbones ignore it (but a non-default value is in the run key).
-    convs: int = 3
-    dropout: float = 0.2  # dropout of the mlp/cnn backbones (0 makes DDP match one process)
-    # Training augmentation: True, the data set's own (crop + flip for fashion-mnist, cifar10
-    # and list: images; digits and npz: have none); False, none; 'crop' or 'crop-flip', that
-    # augmentation on any image data (data/augment.py; flips are not safe for every data set).
-    augment: bool | str = True
-    # Random erasing (Zhong et al., "Random Erasing Data Augmentation", AAAI 2020; the
-    # area and aspect ranges of torchvision's RandomErasing): the probability that a
-    # training image gets one random rectangle (2-33% of its area, aspect 0.3-3.3) set to
-    # 0, after the crop. 0 is off. Images held in arrays; data/augment.py.
-    erase: float = 0.0
+    # --- The network -------------------------------------------------------------------
+    bits: int = _field(32)
+    backbone: str = _field("auto")  # 'auto': mlp for feature vectors, cnn for images
+    pretrained: bool = _field(False)  # torchvision ImageNet weights for alexnet/resnet*/vgg16
+    hidden: int = _field(512)  # the mlp/cnn backbones' feature width
+    width: int = _field(16)  # the cnn backbone's first conv channels (then 2x, 4x)
+    convs: int = _field(3, late=True)  # the cnn backbone's conv layers, 3-6 (extra ones at the smallest size)
+    dropout: float = _field(0.2)  # of the mlp/cnn backbones (0 makes DDP match one process)
 
-    # Optimisation: SGD, momentum 0.9, weight decay 5e-4, the hash layer at 10x the
-    # backbone's learning rate, lr multiplied by lr_decay every lr_step iterations.
-    iters: int = 10_000
-    batch_size: int = 64
-    lr: float = 0.003
-    hash_lr_mult: float = 10.0
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_step: int = 2000
-    lr_decay: float = 0.5
+    # --- The data's augmentation --------------------------------------------------------
+    # True: the data set's own (crop + flip for fashion-mnist, cifar10 and image lists; none
+    # for digits and npz); False: none; 'crop' or 'crop-flip': that one on any image data
+    # (flips are not safe for every data set).
+    augment: bool | str = _field(True)
+    # Random erasing (Zhong et al., AAAI 2020, torchvision's area and aspect ranges): the
+    # probability that a training image gets one rectangle set to 0 after the crop; 0 is off.
+    erase: float = _field(0.0, late=True)
 
-    # Continuation (paper Sec. 3.3): beta = beta0 * (1 + gamma * t) ** power, recomputed
-    # every step_size iterations ('authors'); (epoch // epoch_step + 1) ** 0.5 ('staircase');
-    # beta0 throughout ('constant', the HashNet-sgn ablation).
-    schedule: str = "authors"
-    beta0: float = 1.0
-    gamma: float = 0.005
-    power: float = 0.5
-    step_size: int = 200
-    epoch_step: int = 20
+    # --- Optimisation: SGD, the hash layer at hash_lr_mult x the backbone's lr, the lr
+    # multiplied by lr_decay every lr_step iterations (the authors' solver) ---------------
+    iters: int = _field(10_000, resumable=True)
+    batch_size: int = _field(64)
+    lr: float = _field(0.003)
+    hash_lr_mult: float = _field(10.0)
+    momentum: float = _field(0.9)
+    weight_decay: float = _field(5e-4)
+    lr_step: int = _field(2000)
+    lr_decay: float = _field(0.5)
 
-    # Weighted pairwise likelihood (paper Eq. 4-5).
-    alpha: float | None = None  # None: 10 / bits, as in the authors' code
-    weighting: str = "paper"  # 'paper' |S|/|S1|, |S|/|S0|; 'class_num'; 'none' (HashNet-W)
-    class_num: float = 1.0  # the weight of similar pairs under weighting='class_num' (authors' code)
-    # Eq. 5's continuous similarity for multi-label data: each pair also weighted by 4 c_ij,
-    # c_ij the squared cosine of the two label rows (0.25 for pairs sharing no label).
-    continuous_similarity: bool = False
+    # --- Continuation (paper Sec. 3.3) ---------------------------------------------------
+    # 'authors': beta = beta0 (1 + gamma t) ** power, recomputed every step_size iterations;
+    # 'staircase': (epoch // epoch_step + 1) ** 0.5; 'constant': beta0 throughout (HashNet-sgn).
+    schedule: str = _field("authors", used_by="HashNet", also=("constant",))
+    beta0: float = _field(1.0)
+    gamma: float = _field(0.005)
+    power: float = _field(0.5)
+    step_size: int = _field(200)
+    epoch_step: int = _field(20)
 
-    # The loss the loop minimises: HashNet's, or a deep baseline's (deep_baselines.py) on the
-    # same network; quantization_weight: that baseline's quantization term (None: its paper's).
-    method: str = "HashNet"
-    quantization_weight: float | None = None
+    # --- The weighted pairwise likelihood (paper Eq. 4-5) ---------------------------------
+    alpha: float | None = _field(None, used_by="HashNet")  # None: 10 / bits, as in the authors' code
+    weighting: str = _field("paper", used_by="HashNet")  # 'paper' |S|/|S1|, |S|/|S0|; 'class_num'; 'none' (HashNet-W)
+    class_num: float = _field(1.0)  # the similar pairs' weight under weighting='class_num' (authors' code)
+    # Eq. 5's continuous similarity for multi-label data: similar pairs weighted in proportion
+    # to c_ij, the squared cosine of the two label rows (HashNet+C; loss.py).
+    continuous_similarity: bool = _field(False, used_by="HashNet")
 
-    seed: int = 0
-    device: str = "auto"  # 'auto' -> cuda when available, else cpu
-    amp: bool = True  # mixed precision; only ever used on CUDA
-    # The low-precision type under amp: bf16 or fp16 (with the GradScaler). bf16 by default:
-    # on an H200 it matched or beat fp16 at batch 64 (the GradScaler's inf check reads the
-    # GPU at every step) and compiled it was the fastest ResNet-50 at 256; eager fp16 was
-    # faster for ResNet-50 at 256 (benchmarks/README.md, "On a GPU").
-    precision: str = "bf16"
-    # torch.compile the backbone (CUDA and CPU): True (torch.compile's default mode) or the
-    # name of a mode ("reduce-overhead" adds CUDA graphs, which cut the launch overhead that
-    # left the GPU idle a third of AlexNet's bf16 step; not measured yet). On an H200 at
-    # batch 256 the default mode paid for ResNet-50 (x1.44 over bf16, after 39 s of
-    # compiling) and AlexNet (x1.16, 19 s), not for the small CNN (x0.90); benchmarks/README.md.
-    compile: bool | str = False
-    # The memory layout of conv backbones: None (default) channels_last on CUDA only, where
-    # cuDNN's tensor-core convolutions want it; True on the CPU too (oneDNN's kernels are
-    # faster in it: the fashion-mnist CNN's step 43 -> 27 ms on 2 cores, benchmarks/README.md);
-    # False never. Not the default on the CPU because it changes the last bits of a run, and
-    # the numbers recorded before it were made contiguous.
-    channels_last: bool | None = None
-    num_workers: int = 0
-    log_every: int = 50
-    # Checkpoints (when train() is given a file): every ``checkpoint_every`` steps; None
-    # (default) = every tenth of the run, at most every 1,000 steps, so that a run of any
-    # length can be resumed after a kill. Also at least every ``checkpoint_seconds`` of
-    # training. Neither changes the numbers a run gives.
-    checkpoint_every: int | None = None
-    checkpoint_seconds: float = 300.0
+    # --- The loss the loop minimises: HashNet's, or a deep baseline's (deep_baselines.py) on
+    # the same network; quantization_weight: the baseline's quantization term (None: its paper's)
+    method: str = _field("HashNet")
+    quantization_weight: float | None = _field(None, used_by="baselines")
+
+    seed: int = _field(0)
+
+    # --- How the run is executed ---------------------------------------------------------
+    device: str = _field("auto", identity=False)  # 'auto': cuda when available, else cpu
+    # The forward pass's arithmetic on CUDA: bf16 or fp16 mixed precision (fp16 with the
+    # GradScaler), or fp32. bf16 by default: on an H200 it matched or beat fp16 at batch 64
+    # (benchmarks/README.md). The CPU always computes in fp32.
+    precision: str = _field("bf16", late=True)
+    # torch.compile the backbone: True (the default mode) or a mode's name
+    # ("reduce-overhead" adds CUDA graphs). Pays for large backbones on a GPU only
+    # (benchmarks/README.md, "On a GPU").
+    compile: bool | str = _field(False, late=True)
+    # Conv backbones' memory layout: None, channels_last on CUDA only (cuDNN's tensor-core
+    # convolutions want it); True on the CPU too (oneDNN is faster in it, but the last bits
+    # of a run change, so presets opt in); False never.
+    channels_last: bool | None = _field(None, late=True)
+    num_workers: int = _field(0, identity=False)
+    log_every: int = _field(50, identity=False)
+    # Checkpoints (when train() is given a file): every checkpoint_every steps (None: a tenth
+    # of the run, at most 1,000 steps) and at least every checkpoint_seconds of training.
+    checkpoint_every: int | None = _field(None, identity=False)
+    checkpoint_seconds: float = _field(300.0, identity=False)
 
     def __post_init__(self) -> None:
         _check(_integer(self.bits) and 1 <= self.bits <= MAX_BITS, "bits", self.bits,
@@ -141,7 +158,6 @@ class TrainConfig:
                f"True, False or one of {COMPILE_MODES}")
         _check(self.channels_last is None or isinstance(self.channels_last, bool), "channels_last", self.channels_last,
                "None (on CUDA only), True or False")
-        _check(isinstance(self.amp, bool), "amp", self.amp, "True or False")
         _check(_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay,
                "a finite number >= 0")
@@ -171,6 +187,18 @@ class TrainConfig:
                "checkpoint_every", self.checkpoint_every, "None or an integer >= 1")
         _check(_number(self.checkpoint_seconds) and self.checkpoint_seconds >= 0, "checkpoint_seconds",
                self.checkpoint_seconds, "a number of seconds >= 0")
+        self._refuse_ignored()
+
+    def _refuse_ignored(self) -> None:
+        """A field only the other kind of loss reads, set away from its default: refused."""
+        kind = "HashNet" if self.method == "HashNet" else "baselines"
+        for f in dataclasses.fields(self):
+            used_by, value = f.metadata["used_by"], getattr(self, f.name)
+            if used_by not in (None, kind) and value != f.default and value not in f.metadata["also"]:
+                why = ("it trains without HashNet's weights, continuation and alpha" if kind == "baselines"
+                       else "it has no quantization term")
+                raise ValueError(f"{f.name}={value!r} is not used by method={self.method!r}: {why}; "
+                                 f"leave it at {f.default!r}")
 
     @property
     def checkpoint_interval(self) -> int:
@@ -184,16 +212,54 @@ class TrainConfig:
         """The adaptive-sigmoid scale alpha; 10 / K unless set."""
         return 10.0 / self.bits if self.alpha is None else float(self.alpha)
 
+    def identity(self) -> dict:
+        """The fields that decide the numbers of this run, as run keys hash them: late fields
+        at their defaults left out, and precision in the form keys were first made with (an
+        ``amp`` switch, and the low type only when it is fp16), so that every recorded row
+        keeps its key."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["identity"] and not (f.metadata["late"] and value == f.default):
+                out[f.name] = value
+        out.pop("precision", None)
+        out["amp"] = self.precision != "fp32"
+        if self.precision == "fp16":
+            out["precision"] = "fp16"
+        return out
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        """A config from ``to_dict``'s plain data, or from the older forms ``read_old_forms`` knows."""
+        data = read_old_forms(data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(known)}")
         return cls(**data)
+
+
+def read_old_forms(data: dict) -> dict:
+    """``data`` (a config as plain data) with older forms written as today's: mixed precision
+    was an ``amp`` switch beside the low type (``amp=False`` meaning fp32)."""
+    if "amp" not in data:
+        return dict(data)
+    data = dict(data)
+    amp = data.pop("amp")
+    data["precision"] = data.get("precision", "bf16") if amp else "fp32"
+    return data
+
+
+def _fields_where(test) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if test(f.metadata))
+
+
+IDENTITY_FIELDS = _fields_where(lambda m: m["identity"])
+RESUMABLE_FIELDS = frozenset(_fields_where(lambda m: m["resumable"]))
+LATE_FIELDS = _fields_where(lambda m: m["late"])
 
 
 # Stricter than checks.is_integer / is_number on purpose: a config holds Python ints and floats
@@ -208,4 +274,3 @@ def _number(value) -> bool:
 
 def _finite(value) -> bool:  # inf passes "> 0" and turns the first step's loss into NaN
     return _number(value) and math.isfinite(value)
-

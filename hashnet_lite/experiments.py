@@ -31,8 +31,8 @@ from torch.utils.data import DataLoader
 
 from . import retrieval
 from .baselines import ITQ, LSH
-from .checkpoint import RESUMABLE_FIELDS, check_resumable, load_checkpoint_state, load_model
-from .config import LATE_FIELDS, TrainConfig
+from .checkpoint import check_resumable, load_checkpoint_state, load_model
+from .config import IDENTITY_FIELDS, LATE_FIELDS, TrainConfig, read_old_forms
 from .data.container import data_fingerprint
 from .distributed import is_main_process
 from .errors import CheckpointError, RunFolderError, TrainingDiverged
@@ -224,12 +224,10 @@ def _trained_hashnet(out: Path, config: TrainConfig, meta: dict, preset: str | N
 
 def run_key(fingerprint: dict, config: TrainConfig, topk: int | None) -> str:
     """16 hex digits of a hash of everything that determines a reproduction's rows but the
-    method and the bits: the data (its fingerprint), the config (fields that leave the
-    numbers alone excluded: device, workers, checkpoint and log intervals), R and the
-    conventions. Rows with another key were made otherwise."""
-    defaults = TrainConfig()
-    cfg = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS - {"iters"} and k != "bits"
-           and not (k in LATE_FIELDS and v == getattr(defaults, k))}
+    method and the bits: the data (its fingerprint), the config's identity
+    (``TrainConfig.identity``: the fields that decide the numbers), R and the conventions.
+    Rows with another key were made otherwise."""
+    cfg = {k: v for k, v in config.identity().items() if k != "bits"}
     if cfg.get("continuous_similarity"):  # c_ij as Eq. 5 weights (loss.py), not the Caffe factor rows used to mean
         cfg["continuous_similarity"] = "c_ij in the similar pairs' weights"
     data = fingerprint.get("sha256") or [fingerprint.get(k) for k in ("spec", "split_seed", "sizes")]
@@ -312,9 +310,9 @@ def _config_diffs(row: dict, config: TrainConfig, preset: str | None) -> list[tu
         return []
     name = "HashNet" if REGISTRY[method].kind == "continuous" else method  # ranks HashNet's model
     now = method_config(name, dataclasses.replace(config, bits=row["bits"]), preset=preset).to_dict()
-    then = {**{k: getattr(TrainConfig(), k) for k in LATE_FIELDS}, **row["config"]}
+    then = {**{k: getattr(TrainConfig(), k) for k in LATE_FIELDS}, **read_old_forms(row["config"])}
     return [(k, then.get(k, _ABSENT), v) for k, v in now.items()
-            if k not in RESUMABLE_FIELDS - {"iters"} and then.get(k, _ABSENT) != v]
+            if k in IDENTITY_FIELDS and then.get(k, _ABSENT) != v]
 
 
 def _check_checkpoints(out: Path, units, config: TrainConfig, meta: dict, overwrite: bool,

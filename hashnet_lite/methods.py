@@ -78,10 +78,6 @@ def check_methods(methods) -> tuple[str, ...]:
     return methods
 
 
-# Fields of HashNet's loss and schedule that the deep baselines ignore, and the baselines'
-# trade-off that HashNet ignores: set away from their defaults, they are refused, not recorded.
-HASHNET_ONLY = {"weighting": "paper", "schedule": "authors", "continuous_similarity": False, "alpha": None}
-BASELINE_ONLY = {"quantization_weight": None}
 TUNED_FILE = Path(__file__).with_name("tuned.json")
 
 
@@ -106,22 +102,17 @@ def method_config(name: str, config: TrainConfig, *, preset: str | None = None) 
     tanh(z)) or on z itself (DPSH, DSH), with their own loss (``config.method``). With
     ``preset`` named, the settings ``tune`` chose for the method on that preset are applied
     (HashNet's to its ablations too). A field the method ignores, set away from its default,
-    is refused naming the method.
+    is refused naming the method (``TrainConfig``'s field metadata says which).
     """
     check_methods([name])
     method = REGISTRY[name]
     if method.kind == "shallow":
         raise ValueError(f"method={name!r} is not trained: expected one of "
                          f"{[m for m in NAMES if REGISTRY[m].kind != 'shallow']}")
-    changes = dict(method.changes)
-    ignored = HASHNET_ONLY if changes.get("method", "HashNet") != "HashNet" else BASELINE_ONLY
-    for field, default in ignored.items():
-        if getattr(config, field) not in (default, changes.get(field, default)):
-            raise ValueError(f"{field}={getattr(config, field)!r} is not used by {name}: "
-                             f"{'it trains without HashNet’s weights, schedule and alpha' if ignored is HASHNET_ONLY else 'it has no quantization term'}"
-                             f"; leave it at {default!r}")
-    base = dataclasses.replace(config, method="HashNet") if config.method != "HashNet" else config
-    cfg = dataclasses.replace(base, **changes) if changes else base
+    changes = {"method": "HashNet", **dict(method.changes)}
+    # First the loss alone: the config then refuses an option of the caller's that this loss
+    # ignores (config._field's used_by), before the method's own changes could hide it.
+    cfg = dataclasses.replace(dataclasses.replace(config, method=changes["method"]), **changes)
     chosen = tuned(preset, config.bits).get(changes.get("method", "HashNet"))
     return _with_tuned(cfg, chosen) if chosen else cfg
 

@@ -19,35 +19,20 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import Dataset
 
-from . import distributed
-from .batches import held_in_arrays, inference_batches, seed_for, training_batches
-from .checkpoint import load_model  # noqa: F401 (re-exported)
-from .checkpoint import check_resumable, load_checkpoint_state, non_finite_weights, save_checkpoint
+from .batches import inference_batches, seed_for, training_batches
+from .checkpoint import load_checkpoint_state, load_model, save_checkpoint  # noqa: F401 (re-exported)
+from .checkpoint import Checkpointer, non_finite_weights, resume_training
 from .config import TrainConfig
 from .continuation import beta_at
-from .errors import CheckpointError, TrainingDiverged
+from .data.augment import for_training
+from .errors import TrainingDiverged
 from .methods import Objective
 from .model import HashNet, binarize, build_model
+from .placement import autocast_dtype, is_convolutional, place, resolve_device  # noqa: F401 (re-exported)
 
 StepCallback = Callable[[int, dict], None]
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if str(device).startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
-        return torch.device(device)
-    raise ValueError(f"device={device!r} is invalid: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -65,6 +50,14 @@ def make_optimizer(model: HashNet, config: TrainConfig) -> torch.optim.SGD:
     )
 
 
+def set_lr(optimizer: torch.optim.Optimizer, step: int, config: TrainConfig) -> float:
+    """Sets every group's rate for ``step`` (the hash layer's at its multiple); returns the backbone's."""
+    lr = lr_at(step, config)
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group["lr_mult"]
+    return lr
+
+
 def quantization_error(h: torch.Tensor) -> float:
     """mean |h - sign(h)|: how far the continuous codes are from binary."""
     h = h.detach().float()
@@ -72,47 +65,14 @@ def quantization_error(h: torch.Tensor) -> float:
 
 
 def training_dataset(dataset: Dataset, config: TrainConfig) -> Dataset:
-    """``dataset`` with the augmentation ``config.augment`` asks for: True keeps the data
-    set's own, False removes it, 'crop' / 'crop-flip' sets that one (images in arrays, or
-    image files through their own random crop); then random erasing when ``config.erase``
-    is set (images in arrays)."""
-    dataset = _with_augment(dataset, config)
-    if not config.erase:
-        return dataset
-    if not held_in_arrays(dataset):
-        raise ValueError(f"erase={config.erase} needs images held in arrays (fashion-mnist, cifar10, npz:); "
-                         f"{type(dataset).__name__} is not: use erase=0")
-    from .data.augment import then_erase
-
-    # Part of the data set's augmentation, so drawn where its crop is drawn (on the training
-    # device, or in a loader worker), right after it, from the step's seeded generator.
-    return dataset.with_augmentation(then_erase(dataset.augment, config.erase, tuple(dataset.x.shape[1:])))
+    """``dataset`` with ``config``'s augmentation (``data.augment.for_training``)."""
+    return for_training(dataset, config)
 
 
-def _with_augment(dataset: Dataset, config: TrainConfig) -> Dataset:
-    if config.augment is True:
-        return dataset
-    if config.augment is False:
-        return dataset.without_augmentation() if hasattr(dataset, "without_augmentation") else dataset
-    if hasattr(dataset, "with_named_augmentation"):  # image files: their own crop, with or without flip
-        return dataset.with_named_augmentation(config.augment)
-    if not hasattr(dataset, "with_augmentation"):
-        raise ValueError(f"augment={config.augment!r} needs images (fashion-mnist, cifar10, npz:, list:); "
-                         f"{type(dataset).__name__} cannot be cropped: use augment=True or False")
-    from .data.augment import augmentation
-
-    return dataset.with_augmentation(augmentation(config.augment, tuple(dataset.x.shape[1:])))
-
-
-def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The low-precision type of the forward pass: None (fp32) on the CPU or with amp off."""
-    if not config.amp or device.type != "cuda":
-        return None
-    return torch.bfloat16 if config.precision == "bf16" else torch.float16
-
-
-def is_convolutional(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+# Added to the run's seed for the per-step streams (dropout, crops, erasing), so that they
+# never coincide with the batch order's streams, which come from seed_for(seed, epoch): a
+# fixed prime, part of every recorded run's numbers.
+STEP_STREAMS = 7919
 
 
 def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bool = True,
@@ -121,164 +81,126 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     """Train ``model`` on ``dataset`` (items (x, y) with y multi-hot) for ``config.iters`` steps.
 
     Returns the history: one dict per logged step with ``step``, ``loss`` (mean since the
-    last record), ``beta``, ``lr``, ``quantization_error`` (mean |h - sign(h)|) and
-    ``seconds``. ``callback(step, logs)`` is called after every step. With ``checkpoint``
-    set, state is saved there atomically every ``config.checkpoint_interval`` steps (a tenth
-    of the run unless ``checkpoint_every`` is set), at least every ``checkpoint_seconds`` of
-    training (checked at logged steps) and at the end; ``resume=True`` continues from it when
-    it exists, if it belongs to this run (``checkpoint.check_resumable``: config, data, steps).
+    last record), ``beta`` (None for the deep baselines, which have no continuation), ``lr``,
+    ``quantization_error`` (mean |h - sign(h)|) and ``seconds``. ``callback(step, logs)`` is
+    called after every step. With ``checkpoint`` set, state is saved there atomically every
+    ``config.checkpoint_interval`` steps, at least every ``checkpoint_seconds`` of training
+    and at the end (``checkpoint.Checkpointer``); ``resume=True`` continues from it when it
+    exists, if it belongs to this run (``checkpoint.check_resumable``: config, data, steps).
     ``meta`` (plain data: the data spec, input shape, data fingerprint) is stored in the
     checkpoint beside the config.
 
     Batches come from ``batches.training_batches``: held on the device when the data are
     arrays that fit, image lists decoded on the device on a GPU (``on_device=None`` decides;
-    True/False force a path), else through a DataLoader. Nothing is read back from a GPU at a step unless it is logged, checkpointed,
-    or ``callback`` is given (a callback gets each step's loss, so each step then syncs).
+    True/False force a path), else through a DataLoader. Nothing is read back from a GPU at a
+    step unless it is logged, checkpointed, or ``callback`` is given (a callback gets each
+    step's loss, so each step then syncs).
     """
+    _check_arguments(dataset, config, checkpoint, resume)
+    dataset = for_training(dataset, config)  # the augmentation config.augment and config.erase ask for
+    run = place(model, config)  # device, process group, memory layout, precision (placement.py)
+    batch_size = min(config.batch_size, len(dataset))
+    if batch_size % run.world_size:
+        raise ValueError(f"batch_size={batch_size} is not divisible by the world size {run.world_size}")
+    optimizer = make_optimizer(model, config)
+    state = {"step": 0, "history": [], "running": {}}
+    if resume and Path(checkpoint).is_file():
+        state = resume_training(checkpoint, model, optimizer, run.scaler, config, meta)
+    net = run.wrap(model)  # compiled, and wrapped for DDP under torchrun
+    objective = Objective(config, train_size=len(dataset))  # HashNet's loss, or a deep baseline's (methods.py)
+    steps_per_epoch = max(1, len(dataset) // batch_size)
+    start, history = state["step"], state["history"]
+    record = _Record(run.device, state["running"])
+    saver = Checkpointer(checkpoint, config, rank=run.rank, agree=run.agree)
+    bar = _progress_bar(config.iters, start, progress and run.rank == 0)
+
+    def seed_of(step):  # the step's dropout and augmentation: a function of (seed, step, rank)
+        return seed_for(config.seed + STEP_STREAMS, step * run.world_size + run.rank)
+
+    with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):  # the caller's RNG is kept
+        net.train()
+        torch.manual_seed(seed_of(start))  # before the first batch is drawn (and augmented)
+        batches = training_batches(dataset, start, config, batch_size, run.device, on_device=on_device,
+                                   step_seed=seed_of) if start < config.iters else ()
+        for step, x, y in batches:
+            # --- one HashNet step (paper Sec. 3) ---
+            beta = beta_at(step, config, steps_per_epoch) if objective.deep is None else None  # beta_t (Sec. 3.3)
+            lr = set_lr(optimizer, step, config)
+            with run.autocast():
+                out = objective.outputs(net, run.inputs(x), beta)  # h = tanh(beta z), or z for some baselines
+            loss, h = objective.loss(run.gather(out.float()), run.gather(y))  # Eq. 4-5 over all pairs of the batch
+            run.backward_and_step(loss, optimizer)
+
+            # --- bookkeeping: logs, history, checkpoints ---
+            record.add(loss)
+            done = step + 1 >= config.iters
+            logged = (step + 1) % config.log_every == 0 or done
+            if callback is not None or logged:  # reads the GPU: only where someone looks
+                logs = {"step": step + 1, "loss": _finite(loss.item(), step, lr), "beta": beta, "lr": lr,
+                        "quantization_error": quantization_error(h)}
+                if callback is not None:
+                    callback(step + 1, logs)
+                if logged:
+                    history.append({**logs, "loss": record.close(step, lr), "seconds": record.seconds()})
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", **({} if beta is None else
+                                                                            {"beta": f"{beta:.2f}"}))
+            if bar is not None:
+                bar.update(1)
+            if saver.due(step + 1, done):
+                saver.save(step + 1, model, optimizer, run.scaler, history, meta, record.running)
+            if done:
+                break
+            torch.manual_seed(seed_of(step + 1))  # the next batch is drawn (and augmented) after this
+    if bar is not None:
+        bar.close()
+    run.release(model)  # eager, contiguous, in eval mode
+    return history
+
+
+class _Record:
+    """The loss of the history record in progress, summed on the device (float64, as the
+    Python float it replaces) and read at logged steps only: no host sync per step. The
+    clock continues across a resume."""
+
+    def __init__(self, device: torch.device, running: dict):
+        self.sum = torch.tensor(running.get("loss_sum", 0.0), dtype=torch.float64, device=device)
+        self.count = running.get("loss_count", 0)
+        self.t0 = time.perf_counter() - running.get("seconds", 0.0)
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.sum += loss.detach()
+        self.count += 1
+
+    def close(self, step: int, lr: float) -> float:
+        """The mean loss since the last record (then restarted); the seconds are stamped by the caller."""
+        mean = self.sum.item() / self.count
+        if not np.isfinite(mean):
+            raise TrainingDiverged(f"loss became {mean} between steps {step + 1 - self.count} and {step} "
+                                   f"(lr={lr}); lower lr")
+        self.sum.zero_()
+        self.count = 0
+        return mean
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def running(self) -> dict:
+        return {"loss_sum": self.sum.item(), "loss_count": self.count, "seconds": self.seconds()}
+
+
+def _finite(loss: float, step: int, lr: float) -> float:
+    if not np.isfinite(loss):
+        raise TrainingDiverged(f"loss became {loss} at step {step} (lr={lr}); lower lr")
+    return loss
+
+
+def _check_arguments(dataset, config, checkpoint, resume) -> None:
     _check_config(config)
     if len(dataset) < 2:
         raise ValueError(f"dataset has {len(dataset)} items: expected at least 2 (pairs are formed inside a batch)")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-    dataset = training_dataset(dataset, config)
-    device = resolve_device(config.device)
-    distributed.init_process_group(device)
-    rank, world_size = distributed.world()
-    batch_size = min(config.batch_size, len(dataset))
-    if batch_size % world_size:
-        raise ValueError(f"batch_size={batch_size} is not divisible by the world size {world_size}")
-    steps_per_epoch = max(1, len(dataset) // batch_size)
-
-    # channels_last for conv backbones on CUDA: the layout cuDNN's tensor-core convolutions
-    # want. On the CPU only when asked (config.channels_last, the fashion-mnist preset does):
-    # oneDNN's kernels are faster there too (the fashion-mnist CNN's step: 43 -> 27 ms on 2
-    # cores, benchmarks/README.md), but it changes the last bits of a run, and the numbers the
-    # README, results/ and the lessons quote reproduce bit for bit only in the layout they
-    # were made in.
-    wanted = device.type == "cuda" if config.channels_last is None else config.channels_last
-    channels_last = wanted and is_convolutional(model)
-    model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
-    optimizer = make_optimizer(model, config)
-    low = autocast_dtype(config, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=low == torch.float16)  # bf16 needs no loss scaling
-    start, history, running = 0, [], {}
-    if resume and checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint_state(checkpoint)
-        check_resumable(state["config"], config, saved_meta=state.get("meta") or {}, meta=meta or {},
-                        step=state["step"], path=checkpoint)
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as e:  # shapes that the checks above could not see (e.g. no fingerprint)
-            raise CheckpointError(f"resume: the weights in {str(checkpoint)!r} do not fit this model "
-                                  f"({' '.join(str(e).split())[:300]})") from e
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state.get("scaler", {}) or scaler.state_dict())
-        start, history = state["step"], list(state["history"])
-        running = state.get("running") or {}
-    if config.compile:  # in place: the state dict keeps its keys
-        model.backbone.compile(mode="default" if config.compile is True else config.compile)
-    if world_size > 1:
-        # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank keeps per-shard BN statistics
-        # and DDP broadcasts rank 0's buffers.
-        if device.type == "cuda" and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    else:
-        net = model
-    objective = Objective(config, train_size=len(dataset))  # HashNet's loss, or a deep baseline's (methods.py)
-    bar = _progress_bar(config.iters, start, progress and rank == 0)
-    # The loss of the record in progress is summed on the device (float64, as the Python
-    # float it replaces) and read at logged steps only: no host sync per step.
-    loss_sum = torch.tensor(running.get("loss_sum", 0.0), dtype=torch.float64, device=device)
-    loss_count = running.get("loss_count", 0)
-    t0 = time.perf_counter() - running.get("seconds", 0.0)  # the clock continues across a resume
-    every = config.checkpoint_interval
-    last_save = time.perf_counter()
-
-    def step_seed(step):  # augmentation and dropout of ``step``: a function of (seed, step, rank)
-        return seed_for(config.seed + 7919, step * world_size + rank)
-
-    def seed_step(step):
-        torch.manual_seed(step_seed(step))
-
-    fork_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        net.train()
-        seed_step(start)  # before the first batch is drawn (and augmented)
-        batches = training_batches(dataset, start, config, batch_size, device, on_device=on_device,
-                                   step_seed=step_seed) if start < config.iters else ()
-        for step, x, y in batches:
-            if channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            beta = beta_at(step, config, steps_per_epoch)
-            lr = lr_at(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_mult"]
-            with torch.autocast(device_type=device.type, dtype=low or torch.bfloat16, enabled=low is not None):
-                out = objective.outputs(net, x, beta)  # (B_local, K): tanh(beta z), or z for some baselines
-            out_all = distributed.gather_with_local_grad(out.float())  # (B, K)
-            y_all = distributed.gather_with_local_grad(y)
-            loss, h_all = objective.loss(out_all, y_all)  # h_all: what the method pushes toward +-1
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss * world_size).backward()
-            scaler.step(optimizer)
-            scaler.update()
-
-            loss_sum += loss.detach()
-            loss_count += 1
-            done = step + 1 >= config.iters
-            logged = (step + 1) % config.log_every == 0 or done
-            if callback is not None or logged:  # reads the GPU: only where someone looks
-                logs = {"step": step + 1, "loss": loss.item(), "beta": beta, "lr": lr,
-                        "quantization_error": quantization_error(h_all)}
-                if not np.isfinite(logs["loss"]):
-                    raise TrainingDiverged(f"loss became {logs['loss']} at step {step} (lr={lr}); lower lr")
-                if callback is not None:
-                    callback(step + 1, logs)
-            if logged:
-                mean = loss_sum.item() / loss_count
-                if not np.isfinite(mean):
-                    raise TrainingDiverged(f"loss became {mean} between steps {step + 1 - loss_count} and {step} "
-                                           f"(lr={lr}); lower lr")
-                history.append({**logs, "loss": mean, "seconds": time.perf_counter() - t0})
-                loss_sum.zero_()
-                loss_count = 0
-                if bar is not None:
-                    bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", beta=f"{beta:.2f}")
-            if bar is not None:
-                bar.update(1)
-            # By wall time too, so that a slow run never loses more than a few minutes; checked at
-            # logged steps only, where every rank of a DDP run takes the same decision.
-            late = checkpoint is not None and (step + 1) % config.log_every == 0 and _agree(
-                time.perf_counter() - last_save >= config.checkpoint_seconds, device, world_size)
-            if checkpoint is not None and ((step + 1) % every == 0 or done or late):
-                last_save = time.perf_counter()
-                if rank == 0:
-                    running = {"loss_sum": loss_sum.item(), "loss_count": loss_count,
-                               "seconds": time.perf_counter() - t0}
-                    save_checkpoint(checkpoint, model, config, optimizer=optimizer, scaler=scaler,
-                                    step=step + 1, history=history, meta=meta, running=running)
-                distributed.barrier()
-            if done:
-                break
-            seed_step(step + 1)  # the next batch is drawn (and augmented) after this
-    if bar is not None:
-        bar.close()
-    if config.compile:
-        model.backbone._compiled_call_impl = None  # back to eager: encode() sees other batch shapes
-    if channels_last:
-        model.to(memory_format=torch.contiguous_format)
-    model.eval()
-    return history
-
-
-def _agree(flag: bool, device: torch.device, world_size: int) -> bool:
-    """True on every rank if it is True on any (the ranks' clocks differ)."""
-    if world_size == 1:
-        return flag
-    t = torch.tensor([int(flag)], device=device)
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-    return bool(t.item())
 
 
 def _check_config(config) -> None:

@@ -228,10 +228,12 @@ def test_channels_last_on_the_cpu_only_when_asked():
 
 def test_a_compile_mode_reaches_torch_compile(monkeypatch, toy_data):
     modes = []
-    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: modes.append(kw.get("mode")))
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: (modes.append(mode), fn)[1])
     for compile in (True, "reduce-overhead"):
         config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=2, device="cpu", compile=compile)
-        train(build_model(config, toy_data.input_shape), toy_data, config, progress=False)
+        model = build_model(config, toy_data.input_shape)
+        train(model, toy_data, config, progress=False)
+        assert "forward" not in vars(model.backbone)  # eager again after training: encode() sees other shapes
     assert modes == ["default", "reduce-overhead"]
 
 

@@ -97,6 +97,25 @@ def test_resume_of_a_checkpoint_older_than_new_config_fields(toy_data, tmp_path)
               checkpoint=path, resume=True)
 
 
+@pytest.mark.parametrize("old, precision", [({"amp": True}, "bf16"), ({"amp": False, "precision": "bf16"}, "fp32"),
+                                              ({"amp": True, "precision": "fp16"}, "fp16")])
+def test_a_checkpoint_with_the_old_amp_switch_resumes_as_one_precision(toy_data, tmp_path, old, precision):
+    """Checkpoints written when mixed precision was an ``amp`` switch beside its low type load
+    with the one ``precision`` they meant, and resume the run they came from."""
+    config = dataclasses.replace(TINY, precision=precision)
+    full_model, _ = train_tiny(toy_data, config)
+    path = tmp_path / "old.pt"
+    train_tiny(toy_data, dataclasses.replace(config, iters=10), checkpoint=path)
+    state = load_checkpoint_state(path)
+    del state["config"]["precision"]
+    state["config"].update(old)
+    torch.save(state, path)
+    assert TrainConfig.from_dict(state["config"]).precision == precision
+    model = tiny_model(config)
+    train(model, toy_data, config, progress=False, checkpoint=path, resume=True)
+    assert_same_state(model, full_model)
+
+
 def test_check_resumable_names_the_first_changed_field():
     saved = TINY.to_dict()
     check_resumable(saved, TINY)

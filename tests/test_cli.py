@@ -147,12 +147,12 @@ def test_demo_runs_and_beats_the_baselines(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fields", [
-    ([], dict(channels_last=None, compile=False, amp=True, precision="bf16", augment=True, erase=0.0, convs=3)),
+    ([], dict(channels_last=None, compile=False, precision="bf16", augment=True, erase=0.0, convs=3)),
     (["--channels-last", "on", "--compile", "--precision", "fp16", "--augment", "crop", "--erase", "0.25",
       "--convs", "5"],
-     dict(channels_last=True, compile=True, amp=True, precision="fp16", augment="crop", erase=0.25, convs=5)),
+     dict(channels_last=True, compile=True, precision="fp16", augment="crop", erase=0.25, convs=5)),
     (["--channels-last", "off", "--precision", "fp32", "--augment", "none", "--compile", "reduce-overhead"],
-     dict(channels_last=False, amp=False, augment=False, compile="reduce-overhead")),
+     dict(channels_last=False, precision="fp32", augment=False, compile="reduce-overhead")),
 ])
 def test_loop_options_reach_the_config(tmp_path, monkeypatch, argv, fields):
     seen = []

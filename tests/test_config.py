@@ -38,3 +38,29 @@ def test_config_round_trip_and_alpha():
     with pytest.raises(ValueError, match=r"unknown keys \['colour', 'size'\]"):
         TrainConfig.from_dict({**data, "size": 1, "colour": "red"})
     assert TrainConfig.from_dict({"bits": 8}) == TrainConfig(bits=8)
+
+
+def test_what_a_field_means_for_a_run_is_declared_once():
+    """The sets that resume, run keys and the results' comparison use are derived from the
+    fields' metadata; these are their values (a new field must be placed on purpose)."""
+    from hashnet_lite.config import IDENTITY_FIELDS, LATE_FIELDS, RESUMABLE_FIELDS
+
+    assert RESUMABLE_FIELDS == {"iters", "device", "num_workers", "checkpoint_every", "checkpoint_seconds",
+                                "log_every"}
+    assert set(LATE_FIELDS) == {"precision", "compile", "channels_last", "erase", "convs"}
+    assert "iters" in IDENTITY_FIELDS and "device" not in IDENTITY_FIELDS
+    assert set(IDENTITY_FIELDS) | RESUMABLE_FIELDS == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@pytest.mark.parametrize("precision, identity", [("bf16", {"amp": True}), ("fp32", {"amp": False}),
+                                                 ("fp16", {"amp": True, "precision": "fp16"})])
+def test_identity_writes_precision_as_run_keys_always_had_it(precision, identity):
+    got = TrainConfig(precision=precision).identity()
+    assert {k: got.get(k) for k in identity} == identity and ("precision" in got) == ("precision" in identity)
+    assert "device" not in got and "compile" not in got  # outside the identity; late and at its default
+
+
+def test_precision_is_one_choice():
+    with pytest.raises(ValueError, match=r"precision='fp64' is invalid.*one of \('fp32', 'bf16', 'fp16'\)"):
+        TrainConfig(precision="fp64")
+    assert TrainConfig.from_dict({"amp": False, "precision": "fp16"}).precision == "fp32"

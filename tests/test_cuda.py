@@ -16,7 +16,7 @@ from hashnet_lite.train import encode, resolve_device, train
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none on this machine")
 
 CONFIG = TrainConfig(bits=16, backbone="mlp", hidden=64, batch_size=32, iters=40, lr=0.01, log_every=10,
-                     checkpoint_every=10, step_size=10, gamma=0.1, device="cuda", amp=True, seed=0)
+                     checkpoint_every=10, step_size=10, gamma=0.1, device="cuda", precision="bf16", seed=0)
 
 
 def _run(data, config, **kw):
@@ -175,7 +175,7 @@ def test_channels_last_and_compile_train_like_eager_and_encode_like_the_cpu():
     """In fp32 (TF32 off) a compiled channels_last CNN ends close to the eager one: Inductor's
     fused kernels round differently, nothing else may differ."""
     data = _images(augment=False)
-    config = dataclasses.replace(IMAGES, compile=True, dropout=0.0, amp=False)
+    config = dataclasses.replace(IMAGES, compile=True, dropout=0.0, precision="fp32")
     model = build_model(config, (1, 12, 12))
     train(model, data, config, progress=False)
     eager = build_model(config, (1, 12, 12))

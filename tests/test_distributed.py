@@ -47,15 +47,15 @@ def _worker(rank: int, out: str, port: int) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     out = Path(out)
-    import hashnet_lite.train as T
+    import hashnet_lite.checkpoint as checkpoint_module
 
-    original = T.save_checkpoint
+    original = checkpoint_module.save_checkpoint
 
     def recording_save(path, *args, **kwargs):
         (out / f"saved_by_rank{rank}_step{kwargs['step']}").touch()
         original(path, *args, **kwargs)
 
-    T.save_checkpoint = recording_save
+    checkpoint_module.save_checkpoint = recording_save
     try:
         data = _data(images=False)
         model = _fresh_model(MLP, data.input_shape)
@@ -85,7 +85,7 @@ def _worker(rank: int, out: str, port: int) -> None:
         print(f"rank {rank}: {time.perf_counter() - t0:.1f} s after start", file=sys.stderr)
         distributed.shutdown()
     finally:
-        T.save_checkpoint = original
+        checkpoint_module.save_checkpoint = original
 
 
 def _no_seconds(history):

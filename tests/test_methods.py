@@ -97,12 +97,30 @@ def test_loss_hyperparameters_name_what_each_run_uses():
 
 
 @pytest.mark.parametrize("name, field, value", [("DHN", "weighting", "none"), ("DSH", "schedule", "staircase"),
-                                                 ("CSQ", "continuous_similarity", True), ("DPSH", "alpha", 0.5),
-                                                 ("HashNet", "quantization_weight", 0.1),
-                                                 ("HashNet-W", "quantization_weight", 0.1)])
+                                                 ("CSQ", "continuous_similarity", True), ("DPSH", "alpha", 0.5)])
 def test_a_field_the_method_ignores_is_refused_naming_the_method(name, field, value):
-    with pytest.raises(ValueError, match=rf"{field}=.* is not used by {name}"):
+    with pytest.raises(ValueError, match=rf"{field}=.* is not used by method='{name}'"):
         methods.method_config(name, TrainConfig(bits=16, **{field: value}))
+
+
+@pytest.mark.parametrize("method, field, value", [("DHN", "weighting", "class_num"), ("DSH", "gamma", None),
+                                                   ("CSQ", "continuous_similarity", True), ("DPSH", "alpha", 0.5),
+                                                   ("HashNet", "quantization_weight", 0.1)])
+def test_a_config_refuses_a_field_its_loss_ignores(method, field, value):
+    """In Python too, before any training: a HashNet-only field on a baseline's config, or a
+    baseline's quantization weight on HashNet's. gamma is part of the schedule every method's
+    preset shares, so it is accepted (a baseline's schedule is 'constant')."""
+    if value is None:
+        assert TrainConfig(method=method, schedule="constant", gamma=0.05).gamma == 0.05
+        return
+    with pytest.raises(ValueError, match=rf"{field}=.* is not used by method='{method}'"):
+        TrainConfig(bits=16, method=method, **{field: value})
+
+
+def test_a_baseline_may_say_it_has_no_continuation():
+    assert TrainConfig(method="DHN", schedule="constant").schedule == "constant"
+    with pytest.raises(ValueError, match="schedule='staircase' is not used by method='DHN'"):
+        TrainConfig(method="DHN", schedule="staircase")
 
 
 def test_the_cli_refuses_a_field_the_method_ignores(tmp_path):

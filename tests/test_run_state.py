@@ -459,13 +459,13 @@ def test_weak_state_ctrl_c_is_one_line_and_resume_continues_to_identical_metrics
 def test_checkpoints_come_every_tenth_of_the_run_and_by_wall_time(tmp_path, monkeypatch):
     """A tenth of the run (at most 1,000 steps) unless checkpoint_every is set; and at logged
     steps once checkpoint_seconds have passed since the last one (0 here: every logged step)."""
-    from hashnet_lite import train as T
+    from hashnet_lite import checkpoint as checkpoint_module
 
     assert [H.TrainConfig(iters=n).checkpoint_interval for n in (5, 200, 600, 3000, 50_000)] == [1, 20, 60, 300, 1000]
     assert H.TrainConfig(iters=600, checkpoint_every=7).checkpoint_interval == 7
     saved = []
-    original = T.save_checkpoint
-    monkeypatch.setattr(T, "save_checkpoint", lambda *a, **k: (saved.append(k["step"]), original(*a, **k)))
+    original = checkpoint_module.save_checkpoint
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", lambda *a, **k: (saved.append(k["step"]), original(*a, **k)))
     data = H.load_data("digits")
     config = H.TrainConfig(bits=8, backbone="mlp", hidden=16, iters=12, log_every=3, checkpoint_every=100,
                            checkpoint_seconds=0, device="cpu")

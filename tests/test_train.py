@@ -11,6 +11,7 @@ import pytest
 import torch
 from helpers import TINY, assert_same_state, no_seconds, tiny_model, train_tiny
 
+from hashnet_lite import checkpoint as checkpoint_module
 from hashnet_lite import train as T
 from hashnet_lite.checkpoint import load_checkpoint_state
 from hashnet_lite.config import TrainConfig
@@ -237,13 +238,13 @@ def test_resume_without_a_file_starts_fresh(toy_data, tmp_path):
 
 def test_checkpoint_every_controls_the_saves(toy_data, tmp_path, monkeypatch):
     saved_steps = []
-    original = T.save_checkpoint
+    original = checkpoint_module.save_checkpoint
 
     def spy(path, model, config, **kw):
         saved_steps.append(kw["step"])
         original(path, model, config, **kw)
 
-    monkeypatch.setattr(T, "save_checkpoint", spy)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", spy)
     train_tiny(toy_data, dataclasses.replace(TINY, iters=13, checkpoint_every=4), checkpoint=tmp_path / "c.pt")
     assert saved_steps == [4, 8, 12, 13]
 

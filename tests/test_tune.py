@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from hashnet_lite.methods import method_config
 from hashnet_lite import tune as T
 from hashnet_lite.config import TrainConfig
 from hashnet_lite.data import load_data
@@ -25,7 +26,7 @@ def test_every_method_gets_the_same_number_of_distinct_trials_hashnets_settings_
 
 def test_a_setting_changes_the_lr_the_multiplier_and_the_methods_own_trade_off():
     config = TrainConfig(bits=32, lr=0.02)
-    dsh = T.apply("DSH", dict(lr_scale=0.3, hash_lr_mult=1.0, trade_off=0.1), config)
+    dsh = T.apply("DSH", dict(lr_scale=0.3, hash_lr_mult=1.0, trade_off=0.1), method_config("DSH", config))
     assert (dsh.lr, dsh.hash_lr_mult, dsh.quantization_weight) == (pytest.approx(0.006), 1.0, 0.1)
     hashnet = T.apply("HashNet", dict(lr_scale=1.0, hash_lr_mult=10.0, trade_off=0.5), config)
     assert hashnet.alpha == pytest.approx(0.5 * 10 / 32) and hashnet.quantization_weight is None

@@ -132,3 +132,34 @@ def random_erase(x: torch.Tensor, p: float, scale: tuple[float, float] = (0.02, 
     in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])  # (B, W)
     mask = in_rows[:, :, None] & in_cols[:, None, :] & (u[:, 4] < p)[:, None, None]
     return x.masked_fill(mask[:, None], 0)
+
+
+def for_training(dataset, config):
+    """``dataset`` with the augmentation ``config.augment`` asks for: True keeps the data set's
+    own, False removes it, 'crop' / 'crop-flip' sets that one (images in arrays, or image
+    files through their own random crop); then random erasing when ``config.erase`` is set
+    (images in arrays). Each kind of data set says what it can do (``without_augmentation``,
+    ``with_named_augmentation`` for image files, ``with_augmentation`` for arrays); others
+    are refused with the setting that would work."""
+    dataset = _with_augment(dataset, config)
+    if not config.erase:
+        return dataset
+    if not all(hasattr(dataset, name) for name in ("x", "y", "index", "augment")):  # batches.held_in_arrays
+        raise ValueError(f"erase={config.erase} needs images held in arrays (fashion-mnist, cifar10, npz:); "
+                         f"{type(dataset).__name__} is not: use erase=0")
+    # Part of the data set's augmentation, so drawn where its crop is drawn (on the training
+    # device, or in a loader worker), right after it, from the step's seeded generator.
+    return dataset.with_augmentation(then_erase(dataset.augment, config.erase, tuple(dataset.x.shape[1:])))
+
+
+def _with_augment(dataset, config):
+    if config.augment is True:
+        return dataset
+    if config.augment is False:
+        return dataset.without_augmentation() if hasattr(dataset, "without_augmentation") else dataset
+    if hasattr(dataset, "with_named_augmentation"):  # image files: their own crop, with or without flip
+        return dataset.with_named_augmentation(config.augment)
+    if not hasattr(dataset, "with_augmentation"):
+        raise ValueError(f"augment={config.augment!r} needs images (fashion-mnist, cifar10, npz:, list:); "
+                         f"{type(dataset).__name__} cannot be cropped: use augment=True or False")
+    return dataset.with_augmentation(augmentation(config.augment, tuple(dataset.x.shape[1:])))

@@ -530,8 +530,8 @@ COUNTERPARTS = {
     "hashnet_loss": ("loss.pairwise_likelihood_loss", "loss.similarity", "loss.as_label_matrix", "loss.pair_weights",
                      "loss.squared_label_cosine", "loss.with_continuous_similarity"),
     "beta_at_step": ("continuation.beta_at", "continuation.authors_beta", "continuation.staircase_beta"),
-    "train_loop": ("train.train", "train.lr_at", "train.make_optimizer", "train.training_dataset",
-                   "train.autocast_dtype", "batches.training_batches"),
+    "train_loop": ("train.train", "train.lr_at", "train.make_optimizer", "data.augment.for_training",
+                   "placement.place", "batches.training_batches"),
 }
 
 
