@@ -24,11 +24,14 @@ import warnings
 from pathlib import Path
 
 from .config import BACKBONES, COMPILE_MODES, MAX_BITS, MAX_SEED, PRECISIONS, SCHEDULES, WEIGHTINGS, TrainConfig
+from .deep_baselines import DEEP_BASELINES
 from .errors import DiskFullError, HashNetLiteError
 from .io import disk_full_cause
 from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_config
 from .model import PretrainedWeightsUnavailable
 from .presets import PRESETS
+
+_BASELINES = ", ".join(list(DEEP_BASELINES)[:-1]) + " and " + list(DEEP_BASELINES)[-1]
 
 DESCRIPTION = ("Learn compact binary codes for fast image retrieval with HashNet (Cao et al., ICCV 2017) "
                "and measure how well they retrieve (mAP).")
@@ -49,14 +52,14 @@ TRAIN_EXAMPLES = """examples:
 """
 REPRODUCE_DESCRIPTION = ("Reproduce the paper's ablation table on one split: HashNet, HashNet-W (no pair "
                          "weights), HashNet-sgn (no continuation), HashNet+C (trained with the continuous similarity c_ij), HashNet-nobin (HashNet's continuous outputs, no binarization), ITQ and LSH "
-                         "at each code length, and with --methods the deep baselines DHN, DPSH, DSH and CSQ "
+                         f"at each code length, and with --methods the deep baselines {_BASELINES} "
                          "on the same network, schedule and split; writes results.json, results.md and plots "
                          "to --out.")
 REPRODUCE_EXAMPLES = """examples:
   python -m hashnet_lite reproduce --data digits --bits 16 32 48 64 --out runs/repro-digits
   python -m hashnet_lite reproduce --data fashion-mnist --bits 32 --methods HashNet ITQ --out runs/fm
-  python -m hashnet_lite reproduce --data digits --bits 32 --methods HashNet DHN DPSH DSH CSQ ITQ LSH --out runs/peers
-"""
+  python -m hashnet_lite reproduce --data digits --bits 32 --methods HashNet {baselines} ITQ LSH --out runs/peers
+""".format(baselines=" ".join(DEEP_BASELINES))
 TUNE_DESCRIPTION = ("Choose each deep method's hyperparameters by one protocol: the same number of trials "
                     "per method over its learning rate, hash-layer multiplier and own trade-off, each trained "
                     "for --iters steps (the preset's schedules compressed to fit) and scored by mAP on a "
@@ -259,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                           epilog=TUNE_EXAMPLES, formatter_class=formatter)
     _add_common(tune, bits_many=False)
     tune.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
-                      help="methods to tune, from HashNet DHN DPSH DSH CSQ (default: all five)")
+                      help=f"methods to tune, from HashNet {' '.join(DEEP_BASELINES)} (default: all "
+                           f"{1 + len(DEEP_BASELINES)})")
     tune.add_argument("--trials", type=_positive_int("trials"), default=8, metavar="N",
                       help="settings tried per method, the same number for every method (default: 8)")
     tune.add_argument("--out", required=True, metavar="DIR",

@@ -31,7 +31,6 @@ from .checks import check as _check
 
 SCHEDULES = ("authors", "staircase", "constant")
 WEIGHTINGS = ("paper", "class_num", "none")
-LOSSES = ("HashNet", "DHN", "DPSH", "DSH", "CSQ")  # what the loop minimises (methods.py names them)
 BACKBONES = ("auto", "mlp", "cnn", "alexnet", "resnet18", "resnet50", "vgg16")
 AUGMENTATIONS = ("crop", "crop-flip")  # what ``augment`` may name (data/augment.py)
 PRECISIONS = ("fp32", "bf16", "fp16")  # the forward pass's arithmetic on CUDA (the CPU computes in fp32)
@@ -176,7 +175,7 @@ class TrainConfig:
                "None or a positive finite number")
         _check(isinstance(self.continuous_similarity, bool), "continuous_similarity", self.continuous_similarity,
                "True or False")
-        _check(self.method in LOSSES, "method", self.method, f"one of {LOSSES}")
+        _check(self.method in losses(), "method", self.method, f"one of {losses()}")
         _check(self.quantization_weight is None or (_finite(self.quantization_weight) and self.quantization_weight >= 0),
                "quantization_weight", self.quantization_weight, "None or a finite number >= 0")
         _check(_finite(self.class_num) and self.class_num > 0, "class_num", self.class_num, "a positive finite number")
@@ -251,6 +250,13 @@ def read_old_forms(data: dict) -> dict:
     amp = data.pop("amp")
     data["precision"] = data.get("precision", "bf16") if amp else "fp32"
     return data
+
+
+def losses() -> tuple[str, ...]:
+    """What the loop may minimise: HashNet's loss, or a deep baseline's (deep_baselines.py)."""
+    from .deep_baselines import DEEP_BASELINES  # here, not above: a config is made without torch loaded
+
+    return ("HashNet", *DEEP_BASELINES)
 
 
 def _fields_where(test) -> tuple[str, ...]:

@@ -217,34 +217,65 @@ def csq_loss(h: torch.Tensor, targets: torch.Tensor, *, lam: float = 0.001) -> t
 
 @dataclass(frozen=True)
 class DeepBaseline:
-    """One method: what turns z into its output, its loss and its defaults (with sources)."""
+    """Everything the package knows about one deep baseline, in one record: the registry
+    (``methods.REGISTRY``), the training loop, ``tune``, the CLI's help and the plots read it.
+    A new baseline is its loss function above and one entry of ``DEEP_BASELINES``."""
 
     name: str
     output: str  # "tanh": h = tanh(z); "linear": u = z
     loss: Callable[..., torch.Tensor]  # loss(output, labels or targets, **defaults) -> scalar
     defaults: Mapping[str, float | None]
     citation: str
+    summary: str  # one line: what it trains
+    quantization_key: str  # the key of ``defaults`` that TrainConfig.quantization_weight sets
+    # tune's search over the trade-off (the first value: the paper's default), and the authors'
+    # own (hash-layer lr multiplier, trade-off), tried first after the common setting.
+    trade_offs: tuple[float, ...]
+    authors: tuple[float, float]
+    style: Mapping[str, object]  # matplotlib line style in the results figures
     needs_centres: bool = False  # CSQ: the loss takes item_centres(labels, centres)
+    # A per-item term weighed against pair terms summed over the whole training set (DPSH's
+    # eta): its key, rescaled by (B - 1) / N for a batch of B (``methods.Objective``).
+    per_item_key: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.output in ("tanh", "linear"), "output", self.output, "'tanh' or 'linear'")
+        _check(self.quantization_key in self.defaults, "quantization_key", self.quantization_key,
+               f"a key of defaults {sorted(self.defaults)}")
+        _check(self.per_item_key is None or self.per_item_key in self.defaults, "per_item_key", self.per_item_key,
+               f"None or a key of defaults {sorted(self.defaults)}")
+        _check(len(self.trade_offs) >= 1 and self.trade_offs[0] == self.defaults[self.quantization_key],
+               "trade_offs", self.trade_offs, f"values starting with the paper's default "
+               f"{self.quantization_key}={self.defaults[self.quantization_key]}")
 
     def activate(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(z) if self.output == "tanh" else z
 
 
-DEEP_BASELINES = MappingProxyType({
-    "DHN": DeepBaseline("DHN", "tanh", dhn_loss, MappingProxyType({"alpha": 1.0, "penalty": 0.1}),
-                        "Zhu, Long, Wang, Cao. Deep Hashing Network for Efficient Similarity Retrieval. AAAI 2016."),
-    "DPSH": DeepBaseline("DPSH", "linear", dpsh_loss, MappingProxyType({"eta": 10.0}),
-                         "Li, Wang, Kang. Feature Learning Based Deep Supervised Hashing with Pairwise Labels. "
-                         "IJCAI 2016."),
-    "DSH": DeepBaseline("DSH", "linear", dsh_loss, MappingProxyType({"margin": None, "reg": 0.01}),
-                        "Liu, Wang, Shan, Chen. Deep Supervised Hashing for Fast Image Retrieval. CVPR 2016."),
-    "CSQ": DeepBaseline("CSQ", "tanh", csq_loss, MappingProxyType({"lam": 0.001}),
-                        "Yuan, Wang, Zhang, Tay, Jie, Liu, Feng. Central Similarity Quantization for Efficient "
-                        "Image and Video Retrieval. CVPR 2020.", needs_centres=True),
-})
+DEEP_BASELINES = MappingProxyType({b.name: b for b in (
+    DeepBaseline("DHN", "tanh", dhn_loss, MappingProxyType({"alpha": 1.0, "penalty": 0.1}),
+                 "Zhu, Long, Wang, Cao. Deep Hashing Network for Efficient Similarity Retrieval. AAAI 2016.",
+                 "pairwise likelihood on tanh(z) + a log-cosh quantization penalty", "penalty",
+                 # lambda: 0.1 in the first commit of the authors' file, 0.3 in its current one
+                 trade_offs=(0.1, 0.3, 0.03), authors=(10.0, 0.3), style=MappingProxyType(dict(color="C4", marker="P"))),
+    DeepBaseline("DPSH", "linear", dpsh_loss, MappingProxyType({"eta": 10.0}),
+                 "Li, Wang, Kang. Feature Learning Based Deep Supervised Hashing with Pairwise Labels. IJCAI 2016.",
+                 "pairwise likelihood on real outputs + ||sign(u) - u||^2", "eta",
+                 # the authors train every layer at one rate
+                 trade_offs=(10.0, 1.0, 50.0), authors=(1.0, 10.0), style=MappingProxyType(dict(color="C5", marker="X")),
+                 per_item_key="eta"),
+    DeepBaseline("DSH", "linear", dsh_loss, MappingProxyType({"margin": None, "reg": 0.01}),
+                 "Liu, Wang, Shan, Chen. Deep Supervised Hashing for Fast Image Retrieval. CVPR 2016.",
+                 "contrastive loss with margin 2K on real outputs + an L1 pull to +-1", "reg",
+                 trade_offs=(0.01, 0.001, 0.1), authors=(1.0, 0.01), style=MappingProxyType(dict(color="C6", marker="*"))),
+    DeepBaseline("CSQ", "tanh", csq_loss, MappingProxyType({"lam": 0.001}),
+                 "Yuan, Wang, Zhang, Tay, Jie, Liu, Feng. Central Similarity Quantization for Efficient "
+                 "Image and Video Retrieval. CVPR 2020.",
+                 "binary cross-entropy toward a hash centre per class + quantization", "lam",
+                 # the authors' backbone runs at 0.01x its head
+                 trade_offs=(0.001, 0.0001, 0.01), authors=(100.0, 0.001),
+                 style=MappingProxyType(dict(color="C8", marker="h")), needs_centres=True),
+)})
 
 
 def baseline_loss(name: str, z: torch.Tensor, labels: torch.Tensor, *, centres: torch.Tensor | None = None,

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 
@@ -37,32 +39,37 @@ class Method:
     summary: str
     citation: str
     changes: tuple = ()  # (field, value) pairs applied to the preset's TrainConfig
+    style: Mapping = dataclasses.field(default_factory=dict)  # matplotlib line style in the results figures
 
 
 _HASHNET = "Cao, Long, Wang, Yu. HashNet: Deep Learning to Hash by Continuation. ICCV 2017."
 
+def _style(**kw) -> Mapping:
+    return MappingProxyType(kw)
+
+
 REGISTRY: dict[str, Method] = {m.name: m for m in (
-    Method("HashNet", "trained", "continuation + imbalance weights, binary codes", _HASHNET),
+    Method("HashNet", "trained", "continuation + imbalance weights, binary codes", _HASHNET,
+           style=_style(color="C3", marker="o")),
     Method("HashNet-W", "trained", "HashNet without the imbalance weights (w_ij = 1)", _HASHNET,
-           (("weighting", "none"),)),
+           (("weighting", "none"),), _style(color="C1", marker="s")),
     Method("HashNet-sgn", "trained", "HashNet without continuation (beta = beta0 throughout)", _HASHNET,
-           (("schedule", "constant"),)),
+           (("schedule", "constant"),), _style(color="C2", marker="^")),
     Method("HashNet+C", "trained", "HashNet with Eq. 5's continuous similarity c_ij (multi-label data; "
-           "equals HashNet on single-label data)", _HASHNET, (("continuous_similarity", True),)),
+           "equals HashNet on single-label data)", _HASHNET, (("continuous_similarity", True),),
+           _style(color="C9", marker="d", linestyle=":")),
     Method("HashNet-nobin", "continuous", "HashNet, no binarization: its outputs tanh(beta z) ranked by "
-           "inner product (an upper bound, not a hashing method)", _HASHNET),
-    Method("DHN", "trained", "pairwise likelihood on tanh(z) + a log-cosh quantization penalty",
-           DEEP_BASELINES["DHN"].citation, (("method", "DHN"), ("schedule", "constant"))),
-    Method("DPSH", "trained", "pairwise likelihood on real outputs + ||sign(u) - u||^2",
-           DEEP_BASELINES["DPSH"].citation, (("method", "DPSH"), ("schedule", "constant"))),
-    Method("DSH", "trained", "contrastive loss with margin 2K on real outputs + an L1 pull to +-1",
-           DEEP_BASELINES["DSH"].citation, (("method", "DSH"), ("schedule", "constant"))),
-    Method("CSQ", "trained", "binary cross-entropy toward a hash centre per class + quantization",
-           DEEP_BASELINES["CSQ"].citation, (("method", "CSQ"), ("schedule", "constant"))),
+           "inner product (an upper bound, not a hashing method)", _HASHNET,
+           style=_style(color="C3", marker="o", linestyle="--")),
+    # The deep baselines: one record each in deep_baselines.DEEP_BASELINES. No continuation:
+    # schedule 'constant' (beta = beta0 = 1 is DHN's and CSQ's tanh(z); DPSH and DSH use z).
+    *(Method(b.name, "trained", b.summary, b.citation, (("method", b.name), ("schedule", "constant")), b.style)
+      for b in DEEP_BASELINES.values()),
     Method("ITQ", "shallow", "PCA, then the rotation that best fits the binary cube",
-           "Gong, Lazebnik. Iterative Quantization. CVPR 2011."),
+           "Gong, Lazebnik. Iterative Quantization. CVPR 2011.", style=_style(color="C0", marker="D")),
     Method("LSH", "shallow", "signs of random projections",
-           "Charikar. Similarity Estimation Techniques from Rounding Algorithms. STOC 2002."),
+           "Charikar. Similarity Estimation Techniques from Rounding Algorithms. STOC 2002.",
+           style=_style(color="C7", marker="v")),
 )}
 NAMES = tuple(REGISTRY)
 # What `reproduce` runs when no --methods are given (HashNet's ablation study).
@@ -129,9 +136,6 @@ def _with_tuned(config: TrainConfig, chosen: dict) -> TrainConfig:
     return dataclasses.replace(config, **changes)
 
 
-_QUANTIZATION_KEY = {"DHN": "penalty", "DPSH": "eta", "DSH": "reg", "CSQ": "lam"}
-
-
 def loss_hyperparameters(config: TrainConfig) -> dict:
     """The loss's hyperparameters a run of ``config`` uses, as plain data for results rows:
     alpha and the weighting for HashNet, the paper's defaults (with the config's
@@ -141,7 +145,7 @@ def loss_hyperparameters(config: TrainConfig) -> dict:
                 "continuous_similarity": config.continuous_similarity}
     hyper = dict(DEEP_BASELINES[config.method].defaults)
     if config.quantization_weight is not None:
-        hyper[_QUANTIZATION_KEY[config.method]] = config.quantization_weight
+        hyper[DEEP_BASELINES[config.method].quantization_key] = config.quantization_weight
     return hyper
 
 
@@ -156,7 +160,7 @@ class Objective:
         self.centres = None  # CSQ's (C, K) hash centres, made from the labels' width on first use
         self.hyper = {}
         if self.deep is not None and config.quantization_weight is not None:
-            self.hyper[_QUANTIZATION_KEY[config.method]] = config.quantization_weight
+            self.hyper[self.deep.quantization_key] = config.quantization_weight
 
     def outputs(self, net, x: torch.Tensor, beta: float) -> torch.Tensor:
         """The network's training output: tanh(beta z) for HashNet, z for the baselines."""
@@ -173,12 +177,12 @@ class Objective:
             self.centres = hash_centres(labels.shape[1], c.bits, seed=c.seed)  # (C, K), fixed by the seed
         centres = None if self.centres is None else self.centres.to(out.device)
         hyper = dict(self.hyper)
-        if c.method == "DPSH" and self.train_size:
+        key = self.deep.per_item_key
+        if key is not None and self.train_size:
             # DPSH's objective sums the likelihood over all N^2 pairs of the training set and the
             # penalty eta ||b_i - u_i||^2 over its N items: per item, eta against N pair terms.
             # dpsh_loss divides a batch's sums by its B(B-1) pairs, so eta (B - 1) / N keeps the
             # paper's balance (with eta = 10 unscaled, the penalty outweighed the pairs ~60x on
             # the digits and every item got the same code: mAP 0.10).
-            eta = hyper.get("eta", DEEP_BASELINES["DPSH"].defaults["eta"])
-            hyper["eta"] = eta * (out.shape[0] - 1) / self.train_size
+            hyper[key] = hyper.get(key, self.deep.defaults[key]) * (out.shape[0] - 1) / self.train_size
         return baseline_loss(c.method, out, labels, centres=centres, **hyper), self.deep.activate(out)

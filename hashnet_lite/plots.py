@@ -12,20 +12,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .io import atomic_write
+from .methods import REGISTRY
 
-METHOD_STYLE = {
-    "HashNet": dict(color="C3", marker="o"),
-    "HashNet-W": dict(color="C1", marker="s"),
-    "HashNet-sgn": dict(color="C2", marker="^"),
-    "HashNet+C": dict(color="C9", marker="d", linestyle=":"),
-    "HashNet-nobin": dict(color="C3", marker="o", linestyle="--"),
-    "DHN": dict(color="C4", marker="P"),
-    "DPSH": dict(color="C5", marker="X"),
-    "DSH": dict(color="C6", marker="*"),
-    "CSQ": dict(color="C8", marker="h"),
-    "ITQ": dict(color="C0", marker="D"),
-    "LSH": dict(color="C7", marker="v"),
-}
+# Each method's line style, from its registry record (methods.REGISTRY).
+METHOD_STYLE = {name: dict(m.style) for name, m in REGISTRY.items()}
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:

@@ -27,6 +27,7 @@ import numpy as np
 from . import retrieval
 from .config import TrainConfig
 from .data.container import ArrayDataset, RetrievalData, data_fingerprint
+from .deep_baselines import DEEP_BASELINES
 from .errors import TrainingDiverged
 from .io import write_json_atomic, write_text_atomic
 from .methods import REGISTRY, check_methods, method_config
@@ -38,17 +39,11 @@ from .train import encode, fit
 LR_SCALES = (0.1, 0.3, 1.0, 3.0)
 HASH_LR_MULTS = (1.0, 10.0, 100.0)
 # Each method's trade-off: (TrainConfig field, values; the first is the paper's default).
-TRADE_OFFS = {
-    "HashNet": ("alpha_scale", (1.0, 0.5, 2.0)),  # alpha = scale * 10 / K
-    "DHN": ("quantization_weight", (0.1, 0.3, 0.03)),  # lambda: 0.1 first commit, 0.3 the current file
-    "DPSH": ("quantization_weight", (10.0, 1.0, 50.0)),  # eta
-    "DSH": ("quantization_weight", (0.01, 0.001, 0.1)),  # alpha
-    "CSQ": ("quantization_weight", (0.001, 0.0001, 0.01)),  # lambda
-}
-# The authors' own hash-layer multiplier and trade-off (trial 1): DSH and DPSH train every
-# layer at one rate; CSQ's backbone runs at 0.01x its head (x100); DHN's current file q_gamma 0.3.
-AUTHORS = {"HashNet": (10.0, 1.0), "DHN": (10.0, 0.3), "DPSH": (1.0, 10.0), "DSH": (1.0, 0.01),
-           "CSQ": (100.0, 0.001)}
+# HashNet's is alpha = scale * 10 / K; a baseline's is its quantization weight (its record).
+TRADE_OFFS = {"HashNet": ("alpha_scale", (1.0, 0.5, 2.0)),
+              **{b.name: ("quantization_weight", b.trade_offs) for b in DEEP_BASELINES.values()}}
+# The authors' own hash-layer multiplier and trade-off (trial 1).
+AUTHORS = {"HashNet": (10.0, 1.0), **{b.name: b.authors for b in DEEP_BASELINES.values()}}
 TUNABLE = tuple(TRADE_OFFS)
 VALIDATION_FRACTION = 0.2
 

@@ -175,3 +175,33 @@ def test_a_by_bits_choice_replaces_the_methods_choice_at_that_length_only(monkey
     at64 = methods.method_config("DHN", TrainConfig(bits=64, lr=0.02), preset="p")
     assert (at32.lr, at32.quantization_weight) == (pytest.approx(0.02), 0.1)
     assert (at64.lr, at64.quantization_weight) == (pytest.approx(0.002), 0.03)
+
+
+def test_every_registered_method_is_complete():
+    """One record per method, read by the loop, tune, the CLI and the plots: each deep baseline
+    of deep_baselines.DEEP_BASELINES is a trained method of the registry, a loss a config
+    accepts, a search entry of tune, and a line style of the figures."""
+    from hashnet_lite import plots, tune
+    from hashnet_lite.config import losses
+    from hashnet_lite.deep_baselines import DEEP_BASELINES
+
+    for name, m in methods.REGISTRY.items():
+        assert m.summary and m.citation and m.kind in ("trained", "continuous", "shallow"), name
+        assert {"color", "marker"} <= set(m.style) and plots.METHOD_STYLE[name] == dict(m.style), name
+    for name, b in DEEP_BASELINES.items():
+        assert methods.REGISTRY[name].kind == "trained" and ("method", name) in methods.REGISTRY[name].changes
+        assert name in losses() and name in tune.TUNABLE and tune.AUTHORS[name] == b.authors
+        assert tune.TRADE_OFFS[name] == ("quantization_weight", b.trade_offs)
+        config = methods.method_config(name, TrainConfig(bits=16))
+        assert config.method == name and methods.loss_hyperparameters(config) == dict(b.defaults)
+    colours = [dict(m.style)["color"] + dict(m.style).get("linestyle", "-") for m in methods.REGISTRY.values()]
+    assert len(set(colours)) == len(colours), "two methods would be drawn alike"
+
+
+def test_a_baseline_record_refuses_a_trade_off_that_does_not_start_at_its_default():
+    from hashnet_lite.deep_baselines import DEEP_BASELINES
+
+    with pytest.raises(ValueError, match="trade_offs="):
+        dataclasses.replace(DEEP_BASELINES["DSH"], trade_offs=(0.1, 0.01))
+    with pytest.raises(ValueError, match="quantization_key='eta'"):
+        dataclasses.replace(DEEP_BASELINES["DSH"], quantization_key="eta")
