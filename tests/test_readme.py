@@ -6,6 +6,7 @@
 - its set-up and test commands are the ones .ci/run runs;
 - ARCHITECTURE.md, the one module map, names every module, places each teaching module under
   the lessons that import it, and lists the data specs `load_data` accepts;
+- docs/hardware.md counts the CUDA tests there are and names only real ones;
 - the licence and the citation file are what pyproject and CITATION.cff's schema need;
 - every relative link of the README and docs/ points at a file that exists.
 """
@@ -176,6 +177,33 @@ def test_the_citation_file_parses_and_cites_the_paper():
     assert cff["references"][0]["title"] == paper["title"]
     readme = README.read_text()
     assert "CITATION.cff" in readme and "5608--5617" in readme and "1702.00758" in readme
+
+
+# ------------------------------------------------------------------ the GPU record
+
+def _cuda_test_items() -> dict[str, int]:
+    """{test function of tests/test_cuda.py: how many tests pytest makes of it (its parametrize cases)}."""
+    import ast
+
+    items = {}
+    for node in ast.parse((REPO / "tests" / "test_cuda.py").read_text()).body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+            n = 1
+            for d in node.decorator_list:
+                if isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "parametrize":
+                    n *= len(d.args[1].elts)
+            items[node.name] = n
+    return items
+
+
+def test_the_hardware_record_counts_the_cuda_tests_and_names_real_ones():
+    text = (REPO / "docs" / "hardware.md").read_text()
+    items = _cuda_test_items()
+    count = int(re.search(r"`tests/test_cuda\.py` holds (\d+) tests \((\d+) functions", text).group(1))
+    functions = int(re.search(r"holds \d+ tests \((\d+) functions", text).group(1))
+    assert (count, functions) == (sum(items.values()), len(items)), items
+    named = set(re.findall(r"`(test_\w+)`", text))
+    assert named and named <= set(items), named - set(items)
 
 
 # ------------------------------------------------------------------ links
