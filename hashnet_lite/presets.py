@@ -16,7 +16,7 @@ the authors' schedule. ``class_num`` is the authors' Caffe value, used when
 The data sets that train from scratch on a CPU (shipped digits, Fashion-MNIST, and
 arrays brought with ``npz:``) use a small backbone and a faster continuation
 (gamma, step_size) so that beta still climbs in a short run (to 3.5 on the digits, 12.2 on
-Fashion-MNIST); their numbers were tuned on the project's own runs (see README and
+Fashion-MNIST); their numbers were tuned on the project's own runs (see docs/results.md and
 tuning/README.md).
 """
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,20 +142,3 @@ def test_the_public_api():
         assert getattr(hashnet_lite, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         hashnet_lite.nope  # noqa: B018
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir() and not os.environ.get("HASHNET_LITE_DATA"),
-                    reason="the README example loads Fashion-MNIST (apt-get install dataset-fashion-mnist)")
-def test_the_readme_python_example_runs_as_written(tmp_path):
-    """The README's "Use it from Python" block, run in a fresh interpreter (smoke-sized)."""
-    readme = (PACKAGE.parent / "README.md").read_text()
-    start = readme.index("<!-- python-example -->")
-    block = readme[start:].split("```python\n", 1)[1].split("```", 1)[0]
-    assert 'load_data("' in block and 'load_data("digits")' not in block  # a spec other than digits
-    # Smoke size: the same code with 30 training steps (CI has 2 cores).
-    assert "preset_for(data, bits=32)" in block
-    code = block.replace("preset_for(data, bits=32)", "preset_for(data, bits=32, iters=30)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=900)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "mAP" in out.stdout

@@ -21,7 +21,7 @@ JupyterLab is loaded once per module; each notebook is opened in it (File > Open
 run, checked, closed, and its kernel shut down.
 
 Screenshots (the notebook with the slider moved) go to pytest's temporary directory, and also
-to ``$HASHNET_LITE_SCREENSHOT_DIR`` when it is set (``docs/figures`` refreshes the README's).
+to ``$HASHNET_LITE_SCREENSHOT_DIR`` when it is set (``docs/figures`` refreshes the ones docs/course.md shows).
 Skipped, with the reason, where Playwright or Chromium (``/usr/bin/chromium``, Debian's
 ``chromium`` package; override with ``$HASHNET_LITE_CHROMIUM``) cannot be had.
 Deselect with ``-m "not browser"``.
@@ -570,12 +570,12 @@ def test_checker_reports_unchanged_figure_and_error_output(jupyterlab_tab, lab, 
 def test_the_html_book_renders_every_figure(browser, screenshot_dirs):
     if not (BOOK / "index.html").exists():
         pytest.fail(f"{BOOK} holds no book: build it with `python -m hashnet_lite.teaching.book` "
-                    "(README, section The notebooks)")
+                    "(docs/course.md, section The HTML book)")
     record = json.loads((BOOK / "build.json").read_text())
     lessons = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     assert sorted(record["lessons"]) == lessons, (
         f"the book is stale: it holds {sorted(record['lessons'])}, notebooks/ holds {lessons}. Rebuild it with "
-        "`python -m hashnet_lite.teaching.book --out docs/book` (and put the new times in 00_start_here and the README)")
+        "`python -m hashnet_lite.teaching.book --out docs/book` (and put the new times in 00_start_here and docs/course.md)")
     page = browser.new_page(viewport={"width": 1280, "height": 960})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -2,13 +2,15 @@
 scratch folder, runs the demo from outside the repository with the compiled retrieval kernels.
 
 `pip install .` must give what the checkout gives: every subpackage (data/, retrieval/,
-teaching/) and numba (declared in pyproject), without which mAP is ~10x slower.
+teaching/), numba (declared in pyproject), without which mAP is ~10x slower, and the MIT
+licence in the wheel's metadata.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,11 @@ def test_the_wheel_installs_and_runs_the_demo_from_outside_the_repository(tmp_pa
     subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)],
                    check=True, capture_output=True, cwd=tmp_path)
     wheel = next(wheels.glob("hashnet_lite-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:  # the licence travels with the package (PEP 639)
+        names = zf.namelist()
+        metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata, metadata[:2000]
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
     subprocess.run(pip + ["install", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, cwd=tmp_path)
     env = {**os.environ, "PYTHONPATH": str(target)}

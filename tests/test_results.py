@@ -1,6 +1,7 @@
-"""The committed results are what the code computes today, and the README quotes them.
+"""The committed results are what the code computes today, and the README and docs/results.md
+quote them.
 
-What reproduces exactly and what within a tolerance (README, "Reproducing"):
+What reproduces exactly and what within a tolerance (docs/results.md, "What reproduces exactly"):
 - LSH is numpy on a seeded split: its rows reproduce to the last digit anywhere. ITQ's PCA and
   SVDs run in BLAS, whose sums depend on the thread count: 0.6827 (several threads) against
   0.6823 (one thread) at 64 bits, so its rows are checked within 0.002.
@@ -24,6 +25,8 @@ from hashnet_lite.presets import preset_config
 from hashnet_lite.train import encode, fit
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS_DOC = REPO / "docs" / "results.md"
+FASHION_SEEDS = [REPO / "results" / "fashion-mnist"] + [REPO / "results" / "fashion-mnist-seeds" / f"seed{s}" for s in (1, 2)]
 TOLERANCE = 0.005  # trained rows across thread counts and machines (see the module docstring)
 
 
@@ -74,11 +77,10 @@ def _markdown_table(text: str, after: str) -> dict:
 @pytest.mark.parametrize("name, anchor", [("digits", "results/digits/results.md):"),
                                           ("fashion-mnist", "--out results/fashion-mnist\n```"),
                                           ("fashion-mosaic", "results/fashion-mosaic/results.md), about 1 min")])
-def test_the_readme_tables_quote_the_committed_results(name, anchor):
-    readme = (REPO / "README.md").read_text()
-    quoted = _markdown_table(readme, anchor)
+def test_the_results_tables_quote_the_committed_results(name, anchor):
+    quoted = _markdown_table(RESULTS_DOC.read_text(), anchor)
     rows = _rows(name)
-    assert quoted, f"no table after {anchor!r} in README.md"
+    assert quoted, f"no table after {anchor!r} in docs/results.md"
     for key, value in quoted.items():
         if value is None:
             assert key not in rows, (name, key, "quoted as diverged but has a row")
@@ -106,3 +108,45 @@ def test_the_fashion_mnist_table_has_every_method_at_every_length_and_no_collaps
             assert row["distinct_codes"] >= 10, (method, bits)  # no method gives one code to every item
     seeds = {(m, s) for s in (1, 2) for m in NAMES for (m2, b) in _rows(f"fashion-mnist-seeds/seed{s}") if m2 == m and b == 32}
     assert len(seeds) == 2 * len(NAMES)  # every method at 32 bits over seeds 0, 1 and 2
+
+
+def _seed_table(text: str, after: str) -> dict:
+    """{method: (mean, sd)} of the first Markdown table after ``after`` whose last two columns are
+    mean (or mAP) and sd."""
+    block = text[text.index(after):].splitlines()
+    first = next(i for i, line in enumerate(block) if line.startswith("|"))
+    table = {}
+    for line in block[first + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        table[cells[0].split(" (")[0]] = (float(cells[-2]), float(cells[-1]))
+    return table
+
+
+@pytest.mark.parametrize("where, anchor", [("README.md", "## Results"),
+                                           ("docs/results.md", "results/fashion-mnist-seeds/seeds.md)):")])
+def test_the_seed_tables_are_the_mean_and_sd_of_the_committed_seeds(where, anchor):
+    from hashnet_lite.summary import seed_summary
+
+    summary = seed_summary(FASHION_SEEDS, 32)
+    assert all(len(s["maps"]) == 3 for s in summary.values()), summary  # seeds 0, 1 and 2
+    quoted = _seed_table((REPO / where).read_text(), anchor)
+    assert {"HashNet", "CSQ", "ITQ", "LSH"} <= set(quoted), (where, quoted)
+    for method, (mean, sd) in quoted.items():
+        assert (mean, sd) == (round(summary[method]["mean"], 4), round(summary[method]["sd"], 4)), (where, method)
+
+
+def test_every_number_of_the_readme_results_section_is_a_committed_result():
+    """The short summary quotes rows or seed means of results/*.json, nothing typed in by hand."""
+    from hashnet_lite.summary import seed_summary
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Results"):]
+    section = section[: section.index("\n## ", 1)]
+    known = {round(r["map"], 4) for path in REPO.glob("results/**/results.json")
+             for r in json.loads(path.read_text()) if r.get("map") is not None}
+    known |= {round(s[k], 4) for s in seed_summary(FASHION_SEEDS, 32).values() for k in ("mean", "sd")}
+    quoted = [float(v) for v in re.findall(r"\b0\.\d{4}\b", section)]
+    assert len(quoted) > 10, quoted
+    assert [v for v in quoted if v not in known] == []

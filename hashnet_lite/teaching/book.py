@@ -17,8 +17,8 @@ The executed notebooks are kept in ``build/book-executed/`` (``--executed``). ``
 them again with the current Markdown cells, without running anything: for an edit of the text. It
 refuses when a code cell changed since they ran.
 
-Why nbconvert and not Jupyter Book: measured on the project's 2-core machine, see the README
-("The notebooks"). The book needs nothing beyond what the lessons already install.
+Why nbconvert and not Jupyter Book: measured on the project's 2-core machine, see docs/course.md
+("The HTML book"). The book needs nothing beyond what the lessons already install.
 """
 from __future__ import annotations
 

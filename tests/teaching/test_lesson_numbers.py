@@ -1,8 +1,8 @@
-"""The numbers the lessons and the README's "The notebooks" section quote from the committed results
+"""The numbers the lessons and docs/course.md ("The notebooks") quote from the committed results
 agree with results/*.json, so that no quoted number drifts from the files.
 
 Each claim below is rebuilt from results.json with the same rounding the prose uses, and must appear
-word for word in the notebook's Markdown (or the README). Trained rows reproduce within 0.005 across
+word for word in the notebook's Markdown (or docs/course.md). Trained rows reproduce within 0.005 across
 thread counts (tests/test_results.py); the full-mode numbers a lesson prints from its own run are quoted
 as "full mode" in the text and are checked here against the committed rows where the run is the same
 (the digits preset, seed 0, 32 bits).
@@ -17,6 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
+COURSE = REPO / "docs" / "course.md"
 
 
 def table(name: str) -> dict:
@@ -80,13 +81,13 @@ def test_the_claims_are_not_vacuous():
     assert D["HashNet", 32] != D["HashNet-sgn", 32] and gaps(F, "HashNet-W")[0] > 1
 
 
-def test_the_readme_notebooks_section_quotes_the_committed_results():
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## The notebooks"):]
+def test_the_course_notebooks_section_quotes_the_committed_results():
+    course = COURSE.read_text()
+    section = course[course.index("## The notebooks"):]
     section = section[: section.index("\n## ", 1)]
     for value in re.findall(r"\b0\.\d{3,4}\b", section):
         assert any(abs(float(value) - v) < 5e-5 or f"{v:.3f}" == value for v in {**D, **F}.values()), (
-            f"README's notebooks section quotes {value}, which is no mAP of results/*.json")
+            f"docs/course.md's notebooks section quotes {value}, which is no mAP of results/*.json")
 
 
 def _full_times(text: str) -> dict:
@@ -101,16 +102,17 @@ def _full_times(text: str) -> dict:
 
 
 def test_the_full_mode_times_are_the_book_builds():
-    """The start page's and the README's full-mode times are the execution times the HTML book's
+    """The start page's and docs/course.md's full-mode times are the execution times the HTML book's
     build recorded (docs/book/build.json), rounded to the second."""
     build = json.loads((REPO / "docs" / "book" / "build.json").read_text())
     assert build["mode"] == "full"
     recorded = {name[:2]: round(seconds) for name, seconds in build["lessons"].items()}
     start = json.loads((NOTEBOOKS / "00_start_here.ipynb").read_text())
     start_text = "\n".join("".join(c["source"]) for c in start["cells"] if c["cell_type"] == "markdown")
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## The notebooks"):]
-    for where, text, lessons in (("00_start_here", start_text, set(recorded) - {"00"}), ("README", section, set(recorded))):
+    course = COURSE.read_text()
+    section = course[course.index("## The notebooks"):]
+    for where, text, lessons in (("00_start_here", start_text, set(recorded) - {"00"}),
+                                 ("docs/course.md", section, set(recorded))):
         times = _full_times(text)
         assert set(times) == lessons, (where, times)
         for lesson, seconds in times.items():
