@@ -1,4 +1,4 @@
-"""``python -m hashnet_lite {demo,train,reproduce}``: thin faces over ``experiments``.
+"""``python -m hashnet_lite {demo,train,reproduce}``: thin faces over ``train_run`` and ``experiments``.
 
 Order of work, so that every mistake costs seconds, not a training run: the arguments
 (argparse, with --lr checked finite), then the output folder (created, proved writable,
@@ -330,7 +330,7 @@ def _config_and_data(args):
 
 
 def cmd_train(args) -> int:
-    from .experiments import train_and_evaluate
+    from .train_run import train_and_evaluate
     from .runs import (RunLock, check_run_kind, check_same_evaluation, check_train_folder, prepare_out_dir,
                        remove_train_files)
 
@@ -501,10 +501,11 @@ def _demo(args, out: Path) -> int:
     import dataclasses
 
     from .data import load_data
-    from .experiments import baseline_codes, evaluate
+    from .conventions import evaluate
     from .io import write_json_atomic
     from .plots import demo_figure, save_figure
     from .presets import preset_config
+    from .shallow import baseline_codes
     from .train import encode, fit
 
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ result files; ``from_dict`` also reads the forms older files wrote.
 Each field's metadata (``_field``) says:
 
 - ``identity``: it decides the numbers a run gives. Identity fields enter a study's run key
-  (``experiments.run_key``), are compared when a checkpoint is resumed, and against a
+  (``result_rows.run_key``), are compared when a checkpoint is resumed, and against a
   results row's config. The others (device, workers, logging, checkpoint cadence) only
   decide how a run is executed.
 - ``resumable``: a resume may change it. Every field outside the identity, and ``iters``

@@ -66,7 +66,7 @@ PROTOCOLS: dict[str, Protocol] = {
 # What ITQ and LSH are fitted on, per data set (the kind of its data spec; kinds not listed:
 # pixels). "pixels": the flattened inputs, held in memory at once: cheap for the small images
 # here (Fashion-MNIST's 69,000-item database is 216 MB of floats). "features": backbone
-# features computed a batch at a time (experiments.shallow_codes): the fc7 of an
+# features computed a batch at a time (shallow.shallow_codes): the fc7 of an
 # ImageNet-pretrained AlexNet when its weights file is on disk (the paper's DeCAF7 inputs),
 # else this run's trained HashNet backbone. List files need it: their 3x224x224 pixels would
 # be ~19 GB of floats for ImageNet-100's 128,503-item database.

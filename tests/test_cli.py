@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import write_npz
 
-from hashnet_lite import cli, experiments, retrieval
+from hashnet_lite import cli, experiments, retrieval, train_run
 from hashnet_lite.checkpoint import load_model
 from hashnet_lite.config import TrainConfig
 
@@ -64,6 +64,7 @@ def no_training(monkeypatch):
     """Fails the test if training starts: every error must come before it."""
     def boom(*args, **kwargs):
         raise AssertionError("training started before the bad input was reported")
+    monkeypatch.setattr(train_run, "fit", boom)
     monkeypatch.setattr(experiments, "fit", boom)
 
 
@@ -164,7 +165,7 @@ def test_loop_options_reach_the_config(tmp_path, monkeypatch, argv, fields):
         seen.append(config)
         raise Stop  # stop before any training
 
-    monkeypatch.setattr(experiments, "fit", record)
+    monkeypatch.setattr(train_run, "fit", record)
     with pytest.raises(Stop):
         run(["train", "--data", "digits", "--bits", 8, "--out", tmp_path / "o", *argv])
     assert {k: getattr(seen[0], k) for k in fields} == fields
@@ -371,7 +372,7 @@ def test_out_of_memory_is_one_line_saying_what_survived(tmp_path, capsys, monkey
     def no_memory(*args, **kwargs):
         raise MemoryError("Unable to allocate 204. GiB for an array with shape (100000000, 512)")
 
-    monkeypatch.setattr(experiments, "fit", no_memory)
+    monkeypatch.setattr(train_run, "fit", no_memory)
     npz = write_npz(tmp_path / "d.npz")
     assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--out", tmp_path / "run"]) == 2
     error = one_error_line(capsys)

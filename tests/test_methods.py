@@ -148,8 +148,8 @@ def test_tuned_settings_apply_on_their_preset_only(monkeypatch, tmp_path):
 
 def test_a_row_made_before_the_tuned_settings_is_made_otherwise(monkeypatch, tmp_path):
     """The run key holds the preset's config; the tuned settings come on top of it, so a row
-    whose config is not what its method gets now is refused (experiments._config_moved)."""
-    from hashnet_lite.experiments import _config_moved
+    whose config is not what its method gets now is refused (result_rows._config_moved)."""
+    from hashnet_lite.result_rows import _config_moved
 
     base = TrainConfig(bits=16, lr=0.01)
     monkeypatch.setattr(methods, "TUNED_FILE", tmp_path / "none.json")  # nothing tuned yet

@@ -7,9 +7,10 @@ import pytest
 from helpers import write_npz
 from sklearn.datasets import load_digits
 
+from hashnet_lite.conventions import evaluate
 from hashnet_lite.data import load_data
-from hashnet_lite.experiments import baseline_codes, evaluate
 from hashnet_lite.presets import preset_for
+from hashnet_lite.shallow import baseline_codes
 from hashnet_lite.train import encode, fit
 
 pytestmark = pytest.mark.slow

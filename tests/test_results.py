@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from hashnet_lite.conventions import evaluate
 from hashnet_lite.data import load_data
-from hashnet_lite.experiments import baseline_codes, evaluate
 from hashnet_lite.presets import preset_config
+from hashnet_lite.shallow import baseline_codes
 from hashnet_lite.train import encode, fit
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """Every committed result row keeps its run key under today's code.
 
 A row's ``run`` is a hash of the study's config, its data and its conventions
-(``experiments.run_key``). A config field added without being marked late, a default that
+(``result_rows.run_key``). A config field added without being marked late, a default that
 moves, or a change to how precision is written would change the key of every committed row,
 and the next ``reproduce`` into its folder would refuse them all as "made otherwise". So the
 key of each row in results/ is derived again here: the study's config is rebuilt from the
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hashnet_lite.config import TrainConfig
-from hashnet_lite.experiments import _config_diffs, run_key
+from hashnet_lite.result_rows import _config_diffs, run_key
 from hashnet_lite.methods import REGISTRY, tuned
 from hashnet_lite.presets import preset_config, preset_name
 

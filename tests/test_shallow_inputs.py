@@ -17,8 +17,9 @@ import pytest
 import torch
 from torch import nn
 
-from hashnet_lite import experiments, load_data, preset_config
+from hashnet_lite import experiments, load_data, preset_config, report, shallow
 from hashnet_lite.checkpoint import load_model
+from hashnet_lite.conventions import evaluate
 from hashnet_lite.data.container import ArrayDataset
 from hashnet_lite.errors import CheckpointError
 from hashnet_lite.presets import PROTOCOLS, SHALLOW_INPUTS, shallow_inputs
@@ -49,12 +50,12 @@ def test_chunked_codes_equal_the_whole_array_codes():
     """Flatten as the 'backbone': the features route, 7 items at a time, gives exactly the
     codes of the pixel route, which holds each part whole."""
     data = load_data("digits")
-    whole = experiments.shallow_codes(["ITQ", "LSH"], data, 16, seed=3)
-    chunked = experiments.shallow_codes(["ITQ", "LSH"], data, 16, seed=3, net=nn.Flatten(), batch_size=7)
+    whole = shallow.shallow_codes(["ITQ", "LSH"], data, 16, seed=3)
+    chunked = shallow.shallow_codes(["ITQ", "LSH"], data, 16, seed=3, net=nn.Flatten(), batch_size=7)
     for m in ("ITQ", "LSH"):
         for a, b in zip(whole[m], chunked[m]):
             assert a.dtype == b.dtype == np.int8 and np.array_equal(a, b)
-        assert np.array_equal(whole[m][0], experiments.baseline_codes(m, data, 16, seed=3)[0])
+        assert np.array_equal(whole[m][0], shallow.baseline_codes(m, data, 16, seed=3)[0])
     assert chunked["ITQ"][1].shape == (len(data.database), 16)
 
 
@@ -65,7 +66,7 @@ def test_backbone_features_are_test_time_features_in_eval_mode_without_gradients
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 5), nn.Dropout(0.9))  # dropout: only eval mode is deterministic
     chunks = []
-    for f in experiments.backbone_features(net, augmented, batch_size=4):
+    for f in shallow.backbone_features(net, augmented, batch_size=4):
         assert torch.is_grad_enabled()  # no_grad does not leak into the caller between batches
         chunks.append(f)
     assert [len(c) for c in chunks] == [4, 4, 2] and not net.training
@@ -73,9 +74,9 @@ def test_backbone_features_are_test_time_features_in_eval_mode_without_gradients
         expected = net(torch.from_numpy(x)).numpy()
     assert np.allclose(np.concatenate(chunks), expected, atol=1e-6)
     with pytest.raises(ValueError, match="batch_size=0"):
-        next(experiments.backbone_features(net, augmented, batch_size=0))
+        next(shallow.backbone_features(net, augmented, batch_size=0))
     with pytest.raises(ValueError, match=r"methods=\['PCAH'\]"):
-        experiments.shallow_codes(["PCAH"], load_data("digits"), 8, 0)
+        shallow.shallow_codes(["PCAH"], load_data("digits"), 8, 0)
 
 
 def test_features_come_from_the_trained_hashnet_in_memory_or_from_its_checkpoint(tmp_path):
@@ -96,8 +97,8 @@ def test_features_come_from_the_trained_hashnet_in_memory_or_from_its_checkpoint
     for m in ("ITQ", "LSH"):
         assert later[m]["inputs"] == "hashnet-backbone" and later[m]["map"] == rows[m]["map"]
     backbone = load_model(tmp_path / "checkpoints" / "HashNet-8.pt")[0].backbone
-    q, d = experiments.baseline_codes("ITQ", data, 8, 0, net=backbone)
-    assert experiments.evaluate(q, d, data, None)["map"] == rows["ITQ"]["map"]
+    q, d = shallow.baseline_codes("ITQ", data, 8, 0, net=backbone)
+    assert evaluate(q, d, data, None)["map"] == rows["ITQ"]["map"]
 
 
 def test_pixels_are_recorded_and_the_pretrained_fc7_is_preferred(tmp_path, monkeypatch):
@@ -108,7 +109,7 @@ def test_pixels_are_recorded_and_the_pretrained_fc7_is_preferred(tmp_path, monke
         (tmp_path / "p" / "results.md").read_text()
     # With the weights file on disk, fc7 is used and no HashNet is needed (a stand-in network
     # here: the real file is 233 MB).
-    monkeypatch.setattr(experiments, "_alexnet_weights_present", lambda shape: True)
+    monkeypatch.setattr(experiments, "alexnet_weights_present", lambda shape: True)
     monkeypatch.setattr(experiments, "alexnet_fc7", lambda shape: nn.Flatten())
     rows = experiments.reproduce(data, [8], tmp_path / "f", config, topk=None, methods=["ITQ"], progress=False,
                                  shallow_inputs="features")
@@ -122,11 +123,11 @@ def test_results_markdown_says_which_inputs_each_code_length_used():
     rows = [dict(method="ITQ", bits=16, map=0.2, inputs="alexnet-fc7"),
             dict(method="LSH", bits=32, map=0.1, inputs="hashnet-backbone"), dict(method="HashNet", bits=16, map=0.5)]
     data = load_data("digits")
-    md = experiments.results_markdown(rows, data, None, "digits", _digits_config())
+    md = report.results_markdown(rows, data, None, "digits", _digits_config())
     assert "fc7 features (after its ReLU) of an ImageNet-pretrained AlexNet, the paper's DeCAF7 inputs at 16 bits" in md
     assert "trained HashNet backbone at the same code length (no pretrained AlexNet weights file was on disk) at " \
            "32 bits" in md
-    assert "ITQ and LSH" not in experiments.results_markdown(rows[2:], data, None, "digits", _digits_config())
+    assert "ITQ and LSH" not in report.results_markdown(rows[2:], data, None, "digits", _digits_config())
 
 
 def test_alexnet_fc7_is_looked_for_on_disk_and_never_downloaded(tmp_path, monkeypatch):
@@ -134,13 +135,13 @@ def test_alexnet_fc7_is_looked_for_on_disk_and_never_downloaded(tmp_path, monkey
         raise AssertionError("nothing may be downloaded")
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
-    assert experiments.alexnet_fc7((3, 224, 224)) is None  # the fixture's hub folder is empty
+    assert shallow.alexnet_fc7((3, 224, 224)) is None  # the fixture's hub folder is empty
     folder = tmp_path / "torch-hub" / "checkpoints"
     folder.mkdir(parents=True)
     (folder / "alexnet-owt-7be5be79.pth").touch()  # torchvision's file name for AlexNet_Weights.DEFAULT
-    assert experiments._alexnet_weights_present((3, 224, 224))
-    assert experiments._alexnet_weights_present((1, 28, 28))
-    assert not experiments._alexnet_weights_present((64,)) and not experiments._alexnet_weights_present((2, 8, 8))
+    assert shallow.alexnet_weights_present((3, 224, 224))
+    assert shallow.alexnet_weights_present((1, 28, 28))
+    assert not shallow.alexnet_weights_present((64,)) and not shallow.alexnet_weights_present((2, 8, 8))
 
 
 def test_without_features_reproduce_says_to_include_hashnet_before_any_training(tmp_path, monkeypatch):

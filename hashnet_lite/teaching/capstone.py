@@ -479,7 +479,7 @@ def pre_activations(model, dataset, batch_size: int = 512) -> np.ndarray:
 def evaluate(model, data, config) -> dict:
     """mAP@R of the codes sign(z) (the protocol's R, the package's conventions) and the database's
     quantization error mean |tanh(beta z) - sign(z)| at the run's last beta."""
-    from ..experiments import CONVENTION, TIES
+    from ..conventions import CONVENTION, TIES
     from ..retrieval import mean_average_precision
 
     beta = beta_at(config.iters - 1, config)

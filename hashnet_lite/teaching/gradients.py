@@ -29,7 +29,8 @@ import torch
 
 from .. import retrieval
 from ..config import TrainConfig
-from ..experiments import CONVENTION, TIES, method_config
+from ..conventions import CONVENTION, TIES
+from ..methods import method_config
 from ..model import HashNet, build_model
 from ..train import quantization_error, resolve_device, train
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..experiments import METHODS
+from ..methods import NAMES
 from ..presets import PROTOCOLS
+from ..report import methods_by_bits
 
 # The paper's data sets, and CIFAR-10 as the re-implementations run it (presets.PROTOCOLS).
 PAPER_SETS = ("imagenet100", "nuswide", "coco", "cifar10")
@@ -90,8 +91,8 @@ def load_results(folder) -> dict | None:
         missing = [k for k in ("method", "bits", "map") if not isinstance(row, dict) or k not in row]
         if missing:
             raise ValueError(f"{path}: row {i} lacks {missing}; expected rows written by experiments.reproduce")
-        if row["method"] not in METHODS:
-            raise ValueError(f"{path}: row {i} has method {row['method']!r}; expected one of {METHODS}")
+        if row["method"] not in NAMES:
+            raise ValueError(f"{path}: row {i} has method {row['method']!r}; expected one of {NAMES}")
     md = folder / "results.md"
     return {"rows": rows, "markdown": md.read_text() if md.is_file() else "",
             "figures": sorted(folder.glob("*.png"))}
@@ -101,7 +102,7 @@ def map_table(rows, key: str = "map") -> dict:
     """{method: {bits: value of ``key``}} from result rows, methods in the paper's order
     (rows without ``key``, e.g. HashNet-nobin's for precision within radius 2, are left out)."""
     table: dict = {}
-    for m in METHODS:
+    for m in NAMES:
         for r in rows:
             if r["method"] == m and key in r:
                 table.setdefault(m, {})[int(r["bits"])] = float(r[key])
@@ -114,10 +115,8 @@ def table_markdown(rows, key: str = "map", label: str = "mAP") -> str:
     bits = sorted({b for values in table.values() for b in values})
     if not bits:
         raise ValueError(f"no row has {key!r}: expected rows written by experiments.reproduce")
-    lines = [f"| {label} | " + " | ".join(f"{b} bits" for b in bits) + " |", "| --- |" + " --- |" * len(bits)]
-    for m, values in table.items():
-        lines.append(f"| {m} | " + " | ".join(f"{values[b]:.4f}" if b in values else "-" for b in bits) + " |")
-    return "\n".join(lines) + "\n"
+    cells = {m: {b: f"{v:.4f}" for b, v in values.items()} for m, values in table.items()}
+    return "\n".join(methods_by_bits(cells, bits, label=label)) + "\n"
 
 
 def run_seconds(rows) -> float:

@@ -13,7 +13,7 @@ probe items and the beta in force, and optionally evaluates the whole query set 
 The callback evaluates in eval mode and restores train mode, and train() reseeds every step,
 so the run with snapshots is the run without them (tested).
 For the run without continuation (HashNet-sgn) pass
-``experiments.method_config("HashNet-sgn", config)``: the same initial weights, beta constant.
+``methods.method_config("HashNet-sgn", config)``: the same initial weights, beta constant.
 """
 from __future__ import annotations
 

@@ -126,7 +126,7 @@ def test_lesson_01_quotes_p_at_10_over_all_queries():
 
     from hashnet_lite import retrieval
     from hashnet_lite.data import load_data
-    from hashnet_lite.experiments import baseline_codes
+    from hashnet_lite.shallow import baseline_codes
 
     data = load_data("digits")
     p10 = {m: float(retrieval.precision_at_k(*baseline_codes(m, data, 16, seed=0), data.y_query, data.y_database,
