@@ -192,7 +192,7 @@ def one_error_line(capsys) -> str:
     return lines[0]
 
 
-def test_bad6_demo_refuses_a_finished_train_folder(tmp_path, capsys, monkeypatch, finished_train):
+def test_demo_refuses_a_finished_train_folder(tmp_path, capsys, monkeypatch, finished_train):
     _, finished = finished_train
     out = tmp_path / "run"
     shutil.copytree(finished, out)
@@ -204,7 +204,7 @@ def test_bad6_demo_refuses_a_finished_train_folder(tmp_path, capsys, monkeypatch
     assert (out / "metrics.json").read_bytes() == before and not (out / "demo.png").exists()
 
 
-def test_bad6_demo_replacing_a_previous_demo_says_so(tmp_path, capsys, monkeypatch):
+def test_demo_replacing_a_previous_demo_says_so(tmp_path, capsys, monkeypatch):
     (tmp_path / "demo.png").write_bytes(b"png")
     (tmp_path / "metrics.json").write_text(json.dumps({"map": {"HashNet": 0.93}, "bits": 32}))
     monkeypatch.setattr(cli, "_demo", lambda args, out: 0)
@@ -216,7 +216,7 @@ def test_bad6_demo_replacing_a_previous_demo_says_so(tmp_path, capsys, monkeypat
     assert "metrics.json that no demo wrote" in one_error_line(capsys)
 
 
-def test_weak_state_reproduce_and_train_refuse_each_others_folders(tmp_path, capsys, no_training, finished_train):
+def test_reproduce_and_train_refuse_each_others_folders(tmp_path, capsys, no_training, finished_train):
     npz, finished = finished_train
     out = tmp_path / "train-run"
     shutil.copytree(finished, out)
@@ -232,7 +232,7 @@ def test_weak_state_reproduce_and_train_refuse_each_others_folders(tmp_path, cap
     assert sorted(p.name for p in repro.iterdir()) == ["checkpoints", "results.json"]
 
 
-def test_weak_state_resume_with_another_topk_does_not_rewrite_metrics(tmp_path, capsys, no_training, finished_train):
+def test_resume_with_another_topk_does_not_rewrite_metrics(tmp_path, capsys, no_training, finished_train):
     npz, finished = finished_train
     out = tmp_path / "run"
     shutil.copytree(finished, out)
@@ -243,7 +243,7 @@ def test_weak_state_resume_with_another_topk_does_not_rewrite_metrics(tmp_path, 
     assert (out / "metrics.json").read_bytes() == before
 
 
-def test_weak_outputs_train_results_name_the_method(tmp_path, capsys):
+def test_train_results_name_the_method(tmp_path, capsys):
     npz = write_npz(tmp_path / "d.npz")
     out = tmp_path / "dhn"
     assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--method", "DHN", "--out", out]) == 0
@@ -253,7 +253,7 @@ def test_weak_outputs_train_results_name_the_method(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith(f"DHN on npz:{npz}, 8 bits: mAP@all = ")
 
 
-def test_bad2_codes_npz_keeps_uint64_label_ids_exactly(tmp_path):
+def test_codes_npz_keeps_uint64_label_ids_exactly(tmp_path):
     top = np.array([7, 2**63, 2**64 - 1, 2**63 + 5], dtype=np.uint64)
     npz = write_npz(tmp_path / "d.npz")
     arrays = dict(np.load(npz))
@@ -272,7 +272,7 @@ def test_bad2_codes_npz_keeps_uint64_label_ids_exactly(tmp_path):
     (["--bits", "x"], "--bits"), (["--backbone", "lenet"], "--backbone"),
     (["--out", "o", "--frobnicate"], "unrecognized arguments: --frobnicate"), ([], "--out"),  # --out missing
 ])
-def test_weak_args_argparse_error_is_one_line(capsys, argv, words):
+def test_argparse_error_is_one_line(capsys, argv, words):
     with pytest.raises(SystemExit) as err:
         cli.main(["train", *argv])
     assert err.value.code == 2
@@ -280,7 +280,7 @@ def test_weak_args_argparse_error_is_one_line(capsys, argv, words):
     assert words in error and error.startswith("error: python -m hashnet_lite") and error.endswith(" --help)")
 
 
-def test_weak_args_bits_have_an_upper_bound(tmp_path, capsys, no_training):
+def test_bits_have_an_upper_bound(tmp_path, capsys, no_training):
     for command in (["train"], ["reproduce"], ["demo"]):
         with pytest.raises(SystemExit):
             cli.main([*command, "--bits", "100000000", "--out", str(tmp_path / "o")])
@@ -289,7 +289,7 @@ def test_weak_args_bits_have_an_upper_bound(tmp_path, capsys, no_training):
         TrainConfig(bits=100_000_000)
 
 
-def test_weak_args_huge_seed_is_named_before_any_data_is_loaded(tmp_path, capsys, monkeypatch):
+def test_huge_seed_is_named_before_any_data_is_loaded(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("hashnet_lite.data.load_data", lambda *a, **k: pytest.fail("data loaded"))
     for option in ("--seed", "--split-seed"):
         with pytest.raises(SystemExit):
@@ -299,7 +299,7 @@ def test_weak_args_huge_seed_is_named_before_any_data_is_loaded(tmp_path, capsys
         TrainConfig(seed=2**64)
 
 
-def test_weak_args_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_training):
+def test_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_training):
     monkeypatch.chdir(tmp_path)
     assert run(["train", "--data", "digits", "--out", ""]) == 2
     assert "--out '' is empty: expected a folder" in one_error_line(capsys)
@@ -308,9 +308,9 @@ def test_weak_args_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_traini
 
 # ---------------------------------------------------------------- outputs
 
-def test_weak_outputs_help_defaults_come_from_the_presets(monkeypatch):
-    """--help used to restate the presets in prose (1,500 steps for npz images, whose preset
-    has 3,000); now every preset's value is quoted from presets.PRESETS."""
+def test_help_defaults_come_from_the_presets(monkeypatch):
+    """Every preset value --help quotes is read from presets.PRESETS, so the help cannot
+    disagree with what a run uses."""
     from hashnet_lite.presets import PRESETS
 
     monkeypatch.setenv("COLUMNS", "1000")  # no wrapping inside "fashion-mosaic"
@@ -333,7 +333,7 @@ def _digits(out):
     return ["train", "--data", "digits", "--bits", 8, "--iters", 20, "--no-progress", "--device", "cpu", "--out", out]
 
 
-def test_bad4_full_disk_is_one_line_and_the_last_checkpoint_resumes(tmp_path, capsys, small_disk, monkeypatch):
+def test_full_disk_is_one_line_and_the_last_checkpoint_resumes(tmp_path, capsys, small_disk, monkeypatch):
     """A digits model.pt is 1.3 MB: a 1 MiB disk takes no checkpoint, a 2.2 MiB one the first
     only (the second is written beside it before the rename)."""
     real_save = torch.save

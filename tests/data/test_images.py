@@ -346,9 +346,9 @@ def test_list_files_take_a_named_augmentation(tmp_path):
     assert not training_dataset(d.train, TrainConfig(augment=False)).train
 
 
-def test_weak_data_explicit_fashion_mnist_root_never_falls_back(fashion_dir, tmp_path, monkeypatch):
-    """fashion-mnist:/nonexistent used to train on the Debian copy under a spec naming a folder
-    it never read."""
+def test_explicit_fashion_mnist_root_never_falls_back(fashion_dir, tmp_path, monkeypatch):
+    """fashion-mnist:/nonexistent is refused, not served from the Debian copy under a spec
+    naming a folder it never read."""
     debian = tmp_path / "debian"
     debian.mkdir()
     for f in fashion_dir.iterdir():
