@@ -113,8 +113,9 @@ def test_load_errors(tmp_path):
     path = tmp_path / "nometa.pt"
     save_checkpoint(path, tiny_model(), TINY)
     assert load_checkpoint_state(path)["step"] == 0
-    with pytest.raises(ValueError, match=r"no meta\['input_shape'\]"):
+    with pytest.raises(CheckpointError, match=r"no meta\['input_shape'\]") as info:
         load_model(path)
+    assert isinstance(info.value, ValueError)  # callers catching ValueError keep working
 
 
 # ---------------------------------------------------------------- checkpoints given to the Python API
