@@ -40,13 +40,14 @@ HASH_LR_MULTS = (1.0, 10.0, 100.0)
 # Each method's trade-off: (TrainConfig field, values; the first is the paper's default).
 TRADE_OFFS = {
     "HashNet": ("alpha_scale", (1.0, 0.5, 2.0)),  # alpha = scale * 10 / K
-    "DHN": ("quantization_weight", (0.1, 0.3, 0.03)),  # lambda: 0.1 first commit, 0.3 the current file
+    "DHN": ("quantization_weight", (0.1, 0.3, 0.03)),  # lambda: the authors' code has set 0.1 and 0.3
     "DPSH": ("quantization_weight", (10.0, 1.0, 50.0)),  # eta
     "DSH": ("quantization_weight", (0.01, 0.001, 0.1)),  # alpha
     "CSQ": ("quantization_weight", (0.001, 0.0001, 0.01)),  # lambda
 }
 # The authors' own hash-layer multiplier and trade-off (trial 1): DSH and DPSH train every
-# layer at one rate; CSQ's backbone runs at 0.01x its head (x100); DHN's current file q_gamma 0.3.
+# layer at one rate; CSQ's backbone runs at 0.01x its head (x100); DHN's code sets q_gamma
+# to 0.3 in its latest version.
 AUTHORS = {"HashNet": (10.0, 1.0), "DHN": (10.0, 0.3), "DPSH": (1.0, 10.0), "DSH": (1.0, 0.01),
            "CSQ": (100.0, 0.001)}
 TUNABLE = tuple(TRADE_OFFS)
