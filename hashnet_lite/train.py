@@ -13,6 +13,7 @@ as it was.
 """
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -43,9 +44,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         return torch.device("cpu")
-    if str(device).startswith("cuda"):
+    if re.fullmatch(r"cuda(:\d+)?", str(device)):
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+        index, count = torch.device(device).index, torch.cuda.device_count()
+        if index is not None and index >= count:
+            raise ValueError(f"device={device!r}: there is no GPU {index}; this machine has {count} "
+                             f"(cuda:0 to cuda:{count - 1})")
         return torch.device(device)
     raise ValueError(f"device={device!r} is invalid: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
 

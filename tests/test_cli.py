@@ -299,6 +299,29 @@ def test_huge_seed_is_named_before_any_data_is_loaded(tmp_path, capsys, monkeypa
         TrainConfig(seed=2**64)
 
 
+@pytest.mark.parametrize("command", ["train", "reproduce", "demo"])
+def test_device_takes_cuda_n_and_names_a_gpu_that_does_not_exist(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setattr("hashnet_lite.data.load_data", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with two GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    parser = cli.build_parser()
+    assert parser.parse_args([command, "--device", "cuda:1", "--out", "o"]).device == "cuda:1"
+    assert parser.parse_args([command, "--device", "cuda", "--out", "o"]).device == "cuda"
+    with pytest.raises(SystemExit) as err:
+        cli.main([command, "--device", "cuda:2", "--out", str(tmp_path / "o")])
+    assert err.value.code == 2
+    assert "--device='cuda:2': there is no GPU 2; this machine has 2 (cuda:0 to cuda:1)" in one_error_line(capsys)
+    for bad in ("cuda:x", "gpu", "cuda:-1"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--device", bad, "--out", str(tmp_path / "o")])
+        assert f"--device={bad!r} is invalid: expected 'auto', 'cpu', 'cuda' or 'cuda:N'" in one_error_line(capsys)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        cli.main([command, "--device", "cuda:0", "--out", str(tmp_path / "o")])
+    assert "--device='cuda:0' was asked for but no CUDA GPU is available" in one_error_line(capsys)
+    assert not (tmp_path / "o").exists()  # refused before the output folder is made
+
+
 def test_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_training):
     monkeypatch.chdir(tmp_path)
     assert run(["train", "--data", "digits", "--out", ""]) == 2
