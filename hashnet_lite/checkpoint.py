@@ -187,7 +187,8 @@ def load_model(path: str | Path) -> tuple[HashNet, TrainConfig, dict]:
         raise CheckpointError(f"checkpoint {str(path)!r} holds a config this version cannot use: {e}") from e
     meta = state.get("meta") or {}
     if "input_shape" not in meta:
-        raise ValueError(f"checkpoint={str(path)!r} has no meta['input_shape']; cannot rebuild the model")
+        raise CheckpointError(f"checkpoint {str(path)!r} has no meta['input_shape'], so the model cannot be "
+                              f"rebuilt; expected a file written by train() (it records the input shape)")
     model = build_model(config, tuple(meta["input_shape"]))
     try:
         model.load_state_dict(state["model"])

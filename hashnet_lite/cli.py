@@ -127,6 +127,23 @@ def _positive_float(name):
     return parse
 
 
+def _device(text: str) -> str:
+    """--device: auto, cpu, cuda or cuda:N. A CUDA device is checked here, before any work:
+    that there is a GPU, and that GPU N exists."""
+    if text in ("auto", "cpu"):
+        return text
+    from .train import resolve_device  # imports the training loop: only when CUDA is asked for
+
+    try:
+        resolve_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--{e}") from None
+    return text
+
+
+DEVICE_HELP = "where to train: auto (CUDA when there is a GPU), cpu, cuda, cuda:N (GPU N) (default: auto)"
+
+
 def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--data", default="digits", metavar="SPEC",
                    help="the data set: digits (shipped, offline), fashion-mnist[:ROOT], fashion-mosaic[:ROOT], "
@@ -172,8 +189,7 @@ def _add_common(p: argparse.ArgumentParser, *, bits_many: bool) -> None:
     p.add_argument("--continuous-similarity", action="store_true", default=None,
                    help="also weight each pair by 4 c_ij, c_ij the squared cosine of the two label rows "
                         "(Eq. 5's continuous similarity for multi-label data; default: off)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="where to train: auto (CUDA when there is a GPU), cpu, cuda (default: auto)")
+    p.add_argument("--device", type=_device, default="auto", metavar="DEVICE", help=DEVICE_HELP)
     p.add_argument("--augment", choices=("auto", "none", "crop", "crop-flip"), default="auto",
                    help="training augmentation: auto (the preset's: crop + flip for fashion-mnist and "
                         "cifar10, crop for other images), none, crop (a shift of a few pixels, safe for "
@@ -222,8 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"code length in bits, 1 to {MAX_BITS} (default: 32)")
     demo.add_argument("--seed", type=_positive_int("seed", 0, MAX_SEED), default=0, metavar="S",
                       help="seed of the split, the training and the baselines, 0 to 2**63-1 (default: 0)")
-    demo.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                      help="where to train: auto (CUDA when there is a GPU), cpu, cuda (default: auto)")
+    demo.add_argument("--device", type=_device, default="auto", metavar="DEVICE", help=DEVICE_HELP)
     demo.add_argument("--iters", type=_positive_int("iters"), default=None, metavar="N",
                       help=f"training steps (default: the digits preset's {PRESETS['digits']['iters']})")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")

@@ -9,6 +9,7 @@ returns the plain, eager, contiguous model that ``encode`` expects.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 
 import torch
@@ -26,9 +27,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         return torch.device("cpu")
-    if str(device).startswith("cuda"):
+    if re.fullmatch(r"cuda(:\d+)?", str(device)):
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+        index, count = torch.device(device).index, torch.cuda.device_count()
+        if index is not None and index >= count:
+            raise ValueError(f"device={device!r}: there is no GPU {index}; this machine has {count} "
+                             f"(cuda:0 to cuda:{count - 1})")
         return torch.device(device)
     raise ValueError(f"device={device!r} is invalid: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
 

@@ -1,4 +1,4 @@
-"""The results figures: mAP against code length, precision-recall, training curves, the demo.
+"""The results figures: mAP against code length, precision-recall, the demo (training curves and mAP).
 
 Every function returns a matplotlib Figure and never shows it. No backend is forced:
 matplotlib picks Agg where there is no display, and Jupyter keeps its inline backend. The
@@ -55,21 +55,6 @@ def precision_recall(curves: dict, title: str = "precision-recall over Hamming r
         ax.plot(c["recall"], c["precision"], label=m, **style)
     ax.set_xlim(0, 1)
     finish_axes(ax, "recall", "precision", title)
-    return fig
-
-
-def training_curves(history: list[dict], title: str = "training"):
-    """Loss, beta and quantization error against the step."""
-    steps = [h["step"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for ax, key, label in zip(axes, ("loss", "beta", "quantization_error"),
-                              ("loss (weighted NLL)", "beta", "mean |h - sign(h)|")):
-        ax.plot(steps, [h[key] for h in history])
-        ax.set_xlabel("training step")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

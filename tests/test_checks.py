@@ -90,7 +90,7 @@ def test_is_finite_number():
         assert not is_finite_number(bad), bad
 
 
-def test_bad2_label_rows_never_cast_class_ids_through_a_lossy_type():
+def test_label_rows_never_cast_class_ids_through_a_lossy_type():
     ids = np.array([0, 2, 1], dtype=np.uint64)
     assert label_rows(ids).tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
     # An id of 2**63 was cast to int64 (negative); its one-hot row would need 2**63 columns.

@@ -193,7 +193,7 @@ def one_error_line(capsys) -> str:
     return lines[0]
 
 
-def test_bad6_demo_refuses_a_finished_train_folder(tmp_path, capsys, monkeypatch, finished_train):
+def test_demo_refuses_a_finished_train_folder(tmp_path, capsys, monkeypatch, finished_train):
     _, finished = finished_train
     out = tmp_path / "run"
     shutil.copytree(finished, out)
@@ -205,7 +205,7 @@ def test_bad6_demo_refuses_a_finished_train_folder(tmp_path, capsys, monkeypatch
     assert (out / "metrics.json").read_bytes() == before and not (out / "demo.png").exists()
 
 
-def test_bad6_demo_replacing_a_previous_demo_says_so(tmp_path, capsys, monkeypatch):
+def test_demo_replacing_a_previous_demo_says_so(tmp_path, capsys, monkeypatch):
     (tmp_path / "demo.png").write_bytes(b"png")
     (tmp_path / "metrics.json").write_text(json.dumps({"map": {"HashNet": 0.93}, "bits": 32}))
     monkeypatch.setattr(cli, "_demo", lambda args, out: 0)
@@ -217,7 +217,7 @@ def test_bad6_demo_replacing_a_previous_demo_says_so(tmp_path, capsys, monkeypat
     assert "metrics.json that no demo wrote" in one_error_line(capsys)
 
 
-def test_weak_state_reproduce_and_train_refuse_each_others_folders(tmp_path, capsys, no_training, finished_train):
+def test_reproduce_and_train_refuse_each_others_folders(tmp_path, capsys, no_training, finished_train):
     npz, finished = finished_train
     out = tmp_path / "train-run"
     shutil.copytree(finished, out)
@@ -233,7 +233,7 @@ def test_weak_state_reproduce_and_train_refuse_each_others_folders(tmp_path, cap
     assert sorted(p.name for p in repro.iterdir()) == ["checkpoints", "results.json"]
 
 
-def test_weak_state_resume_with_another_topk_does_not_rewrite_metrics(tmp_path, capsys, no_training, finished_train):
+def test_resume_with_another_topk_does_not_rewrite_metrics(tmp_path, capsys, no_training, finished_train):
     npz, finished = finished_train
     out = tmp_path / "run"
     shutil.copytree(finished, out)
@@ -244,7 +244,7 @@ def test_weak_state_resume_with_another_topk_does_not_rewrite_metrics(tmp_path, 
     assert (out / "metrics.json").read_bytes() == before
 
 
-def test_weak_outputs_train_results_name_the_method(tmp_path, capsys):
+def test_train_results_name_the_method(tmp_path, capsys):
     npz = write_npz(tmp_path / "d.npz")
     out = tmp_path / "dhn"
     assert run(["train", "--data", f"npz:{npz}", *TRAIN_TINY, "--method", "DHN", "--out", out]) == 0
@@ -254,7 +254,7 @@ def test_weak_outputs_train_results_name_the_method(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith(f"DHN on npz:{npz}, 8 bits: mAP@all = ")
 
 
-def test_bad2_codes_npz_keeps_uint64_label_ids_exactly(tmp_path):
+def test_codes_npz_keeps_uint64_label_ids_exactly(tmp_path):
     top = np.array([7, 2**63, 2**64 - 1, 2**63 + 5], dtype=np.uint64)
     npz = write_npz(tmp_path / "d.npz")
     arrays = dict(np.load(npz))
@@ -273,7 +273,7 @@ def test_bad2_codes_npz_keeps_uint64_label_ids_exactly(tmp_path):
     (["--bits", "x"], "--bits"), (["--backbone", "lenet"], "--backbone"),
     (["--out", "o", "--frobnicate"], "unrecognized arguments: --frobnicate"), ([], "--out"),  # --out missing
 ])
-def test_weak_args_argparse_error_is_one_line(capsys, argv, words):
+def test_argparse_error_is_one_line(capsys, argv, words):
     with pytest.raises(SystemExit) as err:
         cli.main(["train", *argv])
     assert err.value.code == 2
@@ -281,7 +281,7 @@ def test_weak_args_argparse_error_is_one_line(capsys, argv, words):
     assert words in error and error.startswith("error: python -m hashnet_lite") and error.endswith(" --help)")
 
 
-def test_weak_args_bits_have_an_upper_bound(tmp_path, capsys, no_training):
+def test_bits_have_an_upper_bound(tmp_path, capsys, no_training):
     for command in (["train"], ["reproduce"], ["demo"]):
         with pytest.raises(SystemExit):
             cli.main([*command, "--bits", "100000000", "--out", str(tmp_path / "o")])
@@ -290,7 +290,7 @@ def test_weak_args_bits_have_an_upper_bound(tmp_path, capsys, no_training):
         TrainConfig(bits=100_000_000)
 
 
-def test_weak_args_huge_seed_is_named_before_any_data_is_loaded(tmp_path, capsys, monkeypatch):
+def test_huge_seed_is_named_before_any_data_is_loaded(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("hashnet_lite.data.load_data", lambda *a, **k: pytest.fail("data loaded"))
     for option in ("--seed", "--split-seed"):
         with pytest.raises(SystemExit):
@@ -300,7 +300,30 @@ def test_weak_args_huge_seed_is_named_before_any_data_is_loaded(tmp_path, capsys
         TrainConfig(seed=2**64)
 
 
-def test_weak_args_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_training):
+@pytest.mark.parametrize("command", ["train", "reproduce", "demo"])
+def test_device_takes_cuda_n_and_names_a_gpu_that_does_not_exist(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setattr("hashnet_lite.data.load_data", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with two GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    parser = cli.build_parser()
+    assert parser.parse_args([command, "--device", "cuda:1", "--out", "o"]).device == "cuda:1"
+    assert parser.parse_args([command, "--device", "cuda", "--out", "o"]).device == "cuda"
+    with pytest.raises(SystemExit) as err:
+        cli.main([command, "--device", "cuda:2", "--out", str(tmp_path / "o")])
+    assert err.value.code == 2
+    assert "--device='cuda:2': there is no GPU 2; this machine has 2 (cuda:0 to cuda:1)" in one_error_line(capsys)
+    for bad in ("cuda:x", "gpu", "cuda:-1"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--device", bad, "--out", str(tmp_path / "o")])
+        assert f"--device={bad!r} is invalid: expected 'auto', 'cpu', 'cuda' or 'cuda:N'" in one_error_line(capsys)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        cli.main([command, "--device", "cuda:0", "--out", str(tmp_path / "o")])
+    assert "--device='cuda:0' was asked for but no CUDA GPU is available" in one_error_line(capsys)
+    assert not (tmp_path / "o").exists()  # refused before the output folder is made
+
+
+def test_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_training):
     monkeypatch.chdir(tmp_path)
     assert run(["train", "--data", "digits", "--out", ""]) == 2
     assert "--out '' is empty: expected a folder" in one_error_line(capsys)
@@ -309,9 +332,9 @@ def test_weak_args_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_traini
 
 # ---------------------------------------------------------------- outputs
 
-def test_weak_outputs_help_defaults_come_from_the_presets(monkeypatch):
-    """--help used to restate the presets in prose (1,500 steps for npz images, whose preset
-    has 3,000); now every preset's value is quoted from presets.PRESETS."""
+def test_help_defaults_come_from_the_presets(monkeypatch):
+    """Every preset value --help quotes is read from presets.PRESETS, so the help cannot
+    disagree with what a run uses."""
     from hashnet_lite.presets import PRESETS
 
     monkeypatch.setenv("COLUMNS", "1000")  # no wrapping inside "fashion-mosaic"
@@ -334,7 +357,7 @@ def _digits(out):
     return ["train", "--data", "digits", "--bits", 8, "--iters", 20, "--no-progress", "--device", "cpu", "--out", out]
 
 
-def test_bad4_full_disk_is_one_line_and_the_last_checkpoint_resumes(tmp_path, capsys, small_disk, monkeypatch):
+def test_full_disk_is_one_line_and_the_last_checkpoint_resumes(tmp_path, capsys, small_disk, monkeypatch):
     """A digits model.pt is 1.3 MB: a 1 MiB disk takes no checkpoint, a 2.2 MiB one the first
     only (the second is written beside it before the rename)."""
     real_save = torch.save

@@ -37,6 +37,9 @@ def exact_matmuls():
 def test_auto_device_is_cuda():
     assert resolve_device("auto").type == "cuda"
     assert resolve_device("cuda:0") == torch.device("cuda:0")
+    missing = torch.cuda.device_count()  # one past the last GPU
+    with pytest.raises(ValueError, match=rf"there is no GPU {missing}; this machine has {missing} "):
+        resolve_device(f"cuda:{missing}")
 
 
 @pytest.mark.parametrize("backbone,images", [("mlp", False), ("cnn", True)])

@@ -73,7 +73,7 @@ def disk_full_save(real_save, limit):
     return save
 
 
-def test_bad4_full_disk_is_one_error_naming_the_file_and_what_survived(tmp_path, small_disk, monkeypatch):
+def test_full_disk_is_one_error_naming_the_file_and_what_survived(tmp_path, small_disk, monkeypatch):
     folder = small_disk(1)
     if folder is None:  # no tmpfs here: torch.save fails as it does on a full disk
         folder = tmp_path

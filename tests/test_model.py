@@ -148,27 +148,28 @@ def test_cnn_convs_add_layers_at_the_smallest_resolution_first():
         assert seen == layers, convs
 
 
-def test_cnn_convs_3_is_the_network_of_before():
-    # convs came after results were recorded: at 3 the backbone is the one-conv-per-resolution
-    # network of before, with the same parameter names and the same values from the same seed.
+def test_cnn_with_3_convs_is_one_conv_per_resolution_with_fixed_names_and_values():
+    # The committed results and checkpoints use convs=3: at 3 the backbone must be exactly the
+    # one-conv-per-resolution network written out below, with the same parameter names and the
+    # same values from the same seed, so that those checkpoints load and those rows reproduce.
     from torch import nn
 
     def block(c_in, c_out):
         return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
     torch.manual_seed(4)
-    before = nn.Module()
-    before.features = nn.Sequential(*block(1, 16), nn.MaxPool2d(2, ceil_mode=True), *block(16, 32),
-                                    nn.MaxPool2d(2, ceil_mode=True), *block(32, 64), nn.AdaptiveAvgPool2d(2))
-    before.head = nn.Sequential(nn.Flatten(), nn.Linear(256, 24), nn.ReLU(), nn.Dropout(0.2))
+    expected = nn.Module()
+    expected.features = nn.Sequential(*block(1, 16), nn.MaxPool2d(2, ceil_mode=True), *block(16, 32),
+                                      nn.MaxPool2d(2, ceil_mode=True), *block(32, 64), nn.AdaptiveAvgPool2d(2))
+    expected.head = nn.Sequential(nn.Flatten(), nn.Linear(256, 24), nn.ReLU(), nn.Dropout(0.2))
     torch.manual_seed(4)
-    now = M.SmallCNN(1, hidden=24)  # the default is 3
-    want, got = before.state_dict(), now.state_dict()
+    net = M.SmallCNN(1, hidden=24)  # the default is 3
+    want, got = expected.state_dict(), net.state_dict()
     assert list(got) == list(want)
     assert all(torch.equal(got[k], want[k]) for k in want)
     x = torch.randn(3, 1, 28, 28)
-    before.eval(), now.eval()
-    assert torch.equal(now(x), before.head(before.features(x)))  # pools and order too
+    expected.eval(), net.eval()
+    assert torch.equal(net(x), expected.head(expected.features(x)))  # pools and order too
 
 
 @pytest.mark.parametrize("convs", [2, 7, 4.0])

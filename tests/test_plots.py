@@ -2,6 +2,10 @@
 tests/teaching/test_figures.py)."""
 from __future__ import annotations
 
+import inspect
+import re
+from pathlib import Path
+
 import pytest
 
 from hashnet_lite import plots
@@ -33,3 +37,19 @@ def test_map_vs_bits_draws_bars_for_a_single_code_length():
     ax = fig.axes[0]
     assert not ax.lines and [b.get_height() for b in ax.containers[0]] == [0.9, 0.3]
     assert ax.get_title() == "t, 32 bits"
+
+
+def test_every_figure_function_is_used_by_the_package_or_a_lesson():
+    """A figure function nothing calls is not kept: each public function of plots is called by
+    the package (cli, experiments, teaching, or another function here) or by a notebook."""
+    repo = Path(__file__).resolve().parents[1]
+    module = (repo / "hashnet_lite" / "plots.py").read_text()
+    callers = [p.read_text() for p in (repo / "hashnet_lite").rglob("*.py") if p.name != "plots.py"]
+    callers += [p.read_text() for p in (repo / "notebooks").glob("*.ipynb")]
+    names = [n for n, f in inspect.getmembers(plots, inspect.isfunction)
+             if f.__module__ == plots.__name__ and not n.startswith("_")]
+    assert "map_vs_bits" in names and "demo_figure" in names
+    for name in names:
+        call = re.compile(rf"\b{name}\(|\bimport [^\n]*\b{name}\b")
+        used_here = len(re.findall(rf"\b{name}\(", module)) > 1  # more than its own def
+        assert used_here or any(call.search(text) for text in callers), f"plots.{name} is never called"

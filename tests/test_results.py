@@ -55,6 +55,18 @@ def test_hashnet_at_32_bits_on_digits_reproduces_within_the_tolerance():
     assert abs(got - row["map"]) <= TOLERANCE, (got, row["map"])
 
 
+@pytest.mark.parametrize("name", ["fashion-mosaic", "fashion-mosaic-seeds/seed1", "fashion-mosaic-seeds/seed2"])
+def test_the_committed_mosaic_rows_keep_their_run_key_with_the_split_seed_recorded(name):
+    """The mosaic loader records its seed as the split seed (the CLI's --seed when no
+    --split-seed is given); the rows' keys must stay those they were written with."""
+    from hashnet_lite.experiments import run_key
+
+    for row in _rows(name).values():
+        fingerprint = {**row["data_fingerprint"], "split_seed": row["seed"]}
+        config, topk = preset_config("fashion-mosaic", bits=row["bits"], seed=row["seed"])
+        assert run_key(fingerprint, config, topk) == row["run"], (name, row["method"])
+
+
 def _markdown_table(text: str, after: str) -> dict:
     """{(method, bits): value} of the first Markdown methods x bits table after ``after``."""
     block = text[text.index(after):].splitlines()

@@ -1,4 +1,4 @@
-"""State on disk (issue 13): what a run folder holds, what a checkpoint belongs to, and what
+"""State on disk: what a run folder holds, what a checkpoint belongs to, and what
 happens when two things touch one folder; every error a user can cause is one line.
 
 Most tests drive the command line in a subprocess (``python -m hashnet_lite ...``), as a
@@ -433,8 +433,8 @@ def test_train_killed_with_sigkill_mid_run_resumes_to_identical_metrics(tmp_path
     assert sorted(p.name for p in out.iterdir()) == ["codes.npz", "history.json", "metrics.json", "model.pt"]
 
 
-def test_weak_state_ctrl_c_is_one_line_and_resume_continues_to_identical_metrics(tmp_path, digits_uninterrupted):
-    """Ctrl-C (SIGINT) used to print a KeyboardInterrupt traceback of 28-94 lines."""
+def test_ctrl_c_is_one_line_and_resume_continues_to_identical_metrics(tmp_path, digits_uninterrupted):
+    """Ctrl-C (SIGINT) prints one line, not a KeyboardInterrupt traceback."""
     out = tmp_path / "run"
     argv = [*TRAIN, "--data", "digits", "--iters", 200, "--out", out]
     proc = start_until(argv, out / "model.pt")
@@ -475,7 +475,8 @@ def test_checkpoints_come_every_tenth_of_the_run_and_by_wall_time(tmp_path, monk
 
 @pytest.mark.slow
 def test_the_digits_preset_killed_mid_run_resumes_to_identical_metrics(tmp_path):
-    """The shipped digits preset (600 steps) used to checkpoint only at its end."""
+    """The shipped digits preset (600 steps) checkpoints before its end, so a kill mid-run
+    loses only the steps since the last checkpoint."""
     argv = [*TRAIN, "--data", "digits", "--bits", 16]
     ok(cli(*argv, "--out", tmp_path / "straight"))
     kill_mid_run([*argv, "--out", tmp_path / "run"], tmp_path / "run" / "model.pt", 0.5)
@@ -648,8 +649,8 @@ def test_python_api_names_the_argument_and_the_expected_value(npz_pair):
 # ---------------------------------------------------------------- degenerate data
 
 def test_huge_class_ids_are_remapped_and_recorded(tmp_path):
-    """A class id of 10^9 used to allocate a 112 GiB one-hot matrix; now the ids are mapped to
-    0..C-1 and codes.npz keeps the user's ids."""
+    """A class id of 10^9 is mapped to a column of 0..C-1 (a one-hot matrix 10^9 wide would
+    take 112 GiB) and codes.npz keeps the user's ids."""
     path = write_npz(tmp_path / "ids.npz", ids=[3, 7, 10**9, 42])
     ok(cli(*TRAIN, "--data", f"npz:{path}", "--iters", 20, "--out", tmp_path / "o"))
     with np.load(tmp_path / "o" / "codes.npz") as codes:
@@ -745,8 +746,9 @@ def test_help_describes_every_option_with_its_default_and_an_example(command):
         assert {"--overwrite", "--resume", "--split-seed"} <= set(blocks)
 
 
-def test_old_checkpoint_without_the_new_meta_still_loads_and_resumes(tmp_path, npz_pair, finished_run):
-    """Checkpoints written before this change (no data fingerprint, no split seed) resume."""
+def test_a_checkpoint_without_data_fingerprint_or_split_seed_still_loads_and_resumes(tmp_path, npz_pair, finished_run):
+    """A checkpoint whose meta holds only data, input_shape and num_classes (no data fingerprint,
+    no split seed) loads and resumes: keys are only ever added (checkpoint.py)."""
     out = copy_run(finished_run, tmp_path / "run")
     state = torch.load(out / "model.pt", weights_only=True)
     state["meta"] = {k: state["meta"][k] for k in ("data", "input_shape", "num_classes")}

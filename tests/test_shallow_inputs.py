@@ -1,7 +1,7 @@
-"""What ITQ and LSH are fitted on (issue 12, "the shallow baselines at the paper's scale"):
-flattened pixels on the small data sets, backbone features computed a batch at a time on list
-files (presets.SHALLOW_INPUTS), with the source recorded in results.json and results.md, and
-reproduce on a few thousand JPEGs in a bounded amount of memory."""
+"""What ITQ and LSH are fitted on at the paper's scale: flattened pixels on the small data
+sets, backbone features computed a batch at a time on list files (presets.SHALLOW_INPUTS),
+with the source recorded in results.json and results.md, and reproduce on a few thousand
+JPEGs in a bounded amount of memory."""
 from __future__ import annotations
 
 import json

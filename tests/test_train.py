@@ -304,7 +304,7 @@ def test_train_still_offers_the_checkpoint_functions():
         assert getattr(T, name) is getattr(checkpoint, name)
 
 
-def test_bad7_encode_of_a_tensor_array_or_list_says_a_data_set_is_expected(toy_data):
+def test_encode_of_a_tensor_array_or_list_says_a_data_set_is_expected(toy_data):
     model = tiny_model()
     for inputs in (toy_data.x, toy_data.x.numpy(), toy_data.x.tolist()):
         with pytest.raises(TypeError, match=r"dataset=\w+ is invalid: expected a data set of \(x, y\) items.*"

@@ -13,7 +13,8 @@ weights (|S|/|S1| and |S|/|S0|) and its continuous similarity c_ij are meant to 
 Protocol (NUS-WIDE's, at a CPU's scale): 5,000 training mosaics and 20,000 database mosaics
 built from the 60,000 training images, 1,000 query mosaics from the 10,000 test images (so
 no query shares an image with the database), mAP@5000. Every draw comes from
-``np.random.default_rng(seed)``.
+``np.random.default_rng(seed)``, recorded as ``split_seed``: ``load_data(spec,
+seed=split_seed)`` draws the same mosaics again.
 """
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ def load_fashion_mosaic(spec: str, arg: str | None, base: Path, *, seed: int = 0
         query=ArrayDataset(torch.from_numpy(made["query"][0]), torch.from_numpy(made["query"][1])),
         database=ArrayDataset(torch.from_numpy(made["database"][0]), torch.from_numpy(made["database"][1])),
         y_train=made["train"][1], y_query=made["query"][1], y_database=made["database"][1],
-        input_shape=tuple(made["train"][0].shape[1:]), num_classes=num_classes, topk=topk, protocol=protocol)
+        input_shape=tuple(made["train"][0].shape[1:]), num_classes=num_classes, topk=topk, protocol=protocol,
+        split_seed=seed)
 
 
 def _similar_fraction(query_labels: np.ndarray, database_labels: np.ndarray) -> float:

@@ -18,6 +18,7 @@ import torch
 
 from hashnet_lite.data import images as DI
 from hashnet_lite.data import load_data
+from hashnet_lite.errors import DataError
 from hashnet_lite.presets import PROTOCOLS
 
 
@@ -91,7 +92,7 @@ def test_read_idx_errors(tmp_path):
     }
     for match, content in cases.items():
         (tmp_path / "bad").write_bytes(content)
-        with pytest.raises(ValueError, match=match.strip()):
+        with pytest.raises(DataError, match=match.strip()):
             DI.read_idx(tmp_path / "bad")
 
 
@@ -165,7 +166,7 @@ def test_fashion_mnist_mismatched_counts(fashion_dir, tmp_path):
         os.symlink(f, tmp_path / f.name)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(7, np.uint8), gz=False)
-    with pytest.raises(ValueError, match="1000 images but 7 labels"):
+    with pytest.raises(DataError, match="1000 images but 7 labels"):
         load_data(f"fashion-mnist:{tmp_path}")
 
 
@@ -314,17 +315,18 @@ def test_list_file_errors(tmp_path):
     text = (root / "test.txt").read_text()
     cases = [
         ("img/missing.png 0 1 0\n", FileNotFoundError, r"test.txt', line 2: image 'img/missing.png'"),
-        ("img/a.png 0 2 0\n", ValueError, r"line 2: labels must be 0 or 1, found \['2'\]"),
-        ("img/a.png 0 1\n", ValueError, "line 2: 2 labels, but line 1 has 3"),
-        ("img/a.png\n", ValueError, "line 2: expected '<image path> <0/1 labels>'"),
+        ("img/a.png 0 2 0\n", DataError, r"line 2: labels must be 0 or 1, found \['2'\]"),
+        ("img/a.png 0 1\n", DataError, "line 2: 2 labels, but line 1 has 3"),
+        ("img/a.png\n", DataError, "line 2: expected '<image path> <0/1 labels>'"),
     ]
     for line, error, match in cases:
         (root / "test.txt").write_text(text.splitlines()[0] + "\n" + line)
         with pytest.raises(error, match=match):
             load_data(f"list:{root}")
     (root / "test.txt").write_text("img/a.png 0 1 0 1\n")
-    with pytest.raises(ValueError, match="disagree on the number of labels"):
+    with pytest.raises(DataError, match="disagree on the number of labels") as info:
         load_data(f"list:{root}")
+    assert isinstance(info.value, ValueError)  # callers catching ValueError keep working
     (root / "test.txt").unlink()
     with pytest.raises(FileNotFoundError, match="test.txt' does not exist"):
         load_data(f"list:{root}")
@@ -346,9 +348,9 @@ def test_list_files_take_a_named_augmentation(tmp_path):
     assert not training_dataset(d.train, TrainConfig(augment=False)).train
 
 
-def test_weak_data_explicit_fashion_mnist_root_never_falls_back(fashion_dir, tmp_path, monkeypatch):
-    """fashion-mnist:/nonexistent used to train on the Debian copy under a spec naming a folder
-    it never read."""
+def test_explicit_fashion_mnist_root_never_falls_back(fashion_dir, tmp_path, monkeypatch):
+    """fashion-mnist:/nonexistent is refused, not served from the Debian copy under a spec
+    naming a folder it never read."""
     debian = tmp_path / "debian"
     debian.mkdir()
     for f in fashion_dir.iterdir():

@@ -64,3 +64,13 @@ def test_load_fashion_mosaic(fashion_root, monkeypatch):
     other = load_data(f"fashion-mosaic:{fashion_root}", seed=4)
     assert not np.array_equal(other.y_database, data.y_database)
     assert "mAP@5000" in data.protocol and "similar" in data.protocol
+
+
+def test_the_mosaics_record_their_seed_and_load_data_with_it_draws_them_again(fashion_root, monkeypatch):
+    import hashnet_lite.data.mosaic as M
+
+    monkeypatch.setattr(M, "SIZES", {"train": 40, "query": 10, "database": 60})
+    data = load_data(f"fashion-mosaic:{fashion_root}", seed=5)
+    assert data.split_seed == 5 and data.fingerprint["split_seed"] == 5
+    again = load_data(data.spec, seed=data.split_seed)  # what a checkpoint's meta is documented for
+    assert again.fingerprint["sha256"] == data.fingerprint["sha256"]

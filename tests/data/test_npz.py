@@ -110,8 +110,8 @@ def test_npz_errors(tmp_path):
 
 # ---------------------------------------------------------------- labels kept exactly or refused
 
-def test_bad1_float_class_ids_beyond_exact_integers_are_refused(tmp_path):
-    """1e19 and 1e30 as float ids used to be cast to one int64 (-2**63): two classes merged."""
+def test_float_class_ids_beyond_exact_integers_are_refused(tmp_path):
+    """1e19 and 1e30 as float ids would both cast to one int64 (-2**63), merging two classes."""
     ids = lambda n: np.where(np.arange(n) % 2 == 0, 1e19, 1e30)  # noqa: E731
     path = save_npz(tmp_path / "f.npz", y_train=ids(40), y_query=ids(7), y_database=ids(20))
     with pytest.raises(DataError, match=r"y_train holds the float64 class id 1e\+19, beyond 2\*\*53"):
@@ -125,7 +125,7 @@ def test_bad1_float_class_ids_beyond_exact_integers_are_refused(tmp_path):
     assert d.label_ids.dtype == np.int64 and d.label_ids.tolist() == [0, 2**52, 2**53]
 
 
-def test_bad2_uint64_class_ids_of_2_63_and_above_are_kept_exactly(tmp_path):
+def test_uint64_class_ids_of_2_63_and_above_are_kept_exactly(tmp_path):
     top = np.array([5, 2**63, 2**63 + 1, 2**64 - 1], dtype=np.uint64)
     path = save_npz(tmp_path / "u.npz", y_train=top[np.arange(40) % 4], y_query=top[np.arange(7) % 4],
                     y_database=top[np.arange(20) % 4])
@@ -136,9 +136,9 @@ def test_bad2_uint64_class_ids_of_2_63_and_above_are_kept_exactly(tmp_path):
     assert load_data(f"npz:{small}").label_ids.dtype == np.int64
 
 
-# ---------------------------------------------------------------- the Data cases of issue 22
+# ---------------------------------------------------------------- degenerate npz files
 
-def test_weak_data_overflowing_features_are_standardised_and_images_refused(tmp_path):
+def test_overflowing_features_are_standardised_and_images_refused(tmp_path):
     rng = np.random.default_rng(0)
     base = {p: rng.normal(5, 3, (n, 6)) for p, n in (("train", 40), ("query", 7), ("database", 20))}
     plain = load_data(f"npz:{save_npz(tmp_path / 'a.npz', **{f'x_{p}': v for p, v in base.items()})}")
@@ -154,7 +154,7 @@ def test_weak_data_overflowing_features_are_standardised_and_images_refused(tmp_
         load_data(f"npz:{images}")
 
 
-def test_weak_data_single_class_everywhere_draws_a_warning(tmp_path):
+def test_single_class_everywhere_draws_a_warning(tmp_path):
     path = save_npz(tmp_path / "one.npz", y_train=np.full(40, 3), y_query=np.full(7, 3), y_database=np.full(20, 3))
     with pytest.warns(DataWarning, match=r"every item has the same label \(class id 3\).*mAP 1"):
         load_data(f"npz:{path}")
@@ -163,7 +163,7 @@ def test_weak_data_single_class_everywhere_draws_a_warning(tmp_path):
         load_data(f"npz:{save_npz(tmp_path / 'hot.npz', **hot)}")
 
 
-def test_weak_data_labels_shaped_n_by_1_hint_at_class_ids_saved_as_a_column(tmp_path):
+def test_labels_shaped_n_by_1_hint_at_class_ids_saved_as_a_column(tmp_path):
     col = {f"y_{p}": (np.arange(n) % 2)[:, None] for p, n in (("train", 40), ("query", 7), ("database", 20))}
     with pytest.warns(DataWarning, match=r"one column.*class ids saved as a column.*y\.ravel\(\)"):
         load_data(f"npz:{save_npz(tmp_path / 'c.npz', **col)}")
@@ -172,7 +172,7 @@ def test_weak_data_labels_shaped_n_by_1_hint_at_class_ids_saved_as_a_column(tmp_
         load_data(f"npz:{save_npz(tmp_path / 'i.npz', **ids)}")
 
 
-def test_weak_data_symlink_loop_fifo_and_device_are_named_not_missing(tmp_path):
+def test_symlink_loop_fifo_and_device_are_named_not_missing(tmp_path):
     loop = tmp_path / "loop.npz"
     loop.symlink_to(loop)
     fifo = tmp_path / "fifo.npz"
@@ -185,9 +185,9 @@ def test_weak_data_symlink_loop_fifo_and_device_are_named_not_missing(tmp_path):
         load_data(f"npz:{tmp_path / 'absent.npz'}")
 
 
-def test_weak_data_huge_declared_npz_header_is_one_clear_error(tmp_path):
-    """A header declaring (10**6, 10**4) float32 over a few bytes of data used to be a 37.3 GiB
-    MemoryError traceback; it is refused as corrupt before numpy allocates anything."""
+def test_huge_declared_npz_header_is_one_clear_error(tmp_path):
+    """A header declaring (10**6, 10**4) float32 over a few bytes of data is refused as corrupt
+    before numpy allocates anything (37.3 GiB)."""
     good = save_npz(tmp_path / "good.npz")
     path = tmp_path / "huge.npz"
     with np.load(good) as f, zipfile.ZipFile(path, "w") as z:

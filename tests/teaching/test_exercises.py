@@ -62,7 +62,7 @@ WRONG = {
                                  (beta0 * (1 + gamma * (step // step_size) * step_size)) ** power,
                                  "the power applies to (1 + gamma t) only"),
     },
-    "smallest_gamma": {"t = 600 (the defect of issue 11)": (0.165, "0 to 599"), "too large": (0.19, "go lower")},
+    "smallest_gamma": {"t = 600, past the last step": (0.165, "0 to 599"), "too large": (0.19, "go lower")},
     "weighted_pairwise_loss": {
         "no weights": (lambda h, s, alpha: (F.softplus(alpha * (h @ h.T)) - s * (alpha * (h @ h.T)))[
             ~torch.eye(len(h), dtype=torch.bool)].mean(), "HashNet-W"),
@@ -141,7 +141,7 @@ def test_a_function_that_raises_is_wrong_not_unanswered():
     assert feedback.status == ex.WRONG and "NameError" in feedback.message
 
 
-def test_the_gamma_of_issue_11_is_refused_and_0_18_accepted():
+def test_a_gamma_that_reaches_beta_10_after_the_last_step_is_refused_and_0_18_accepted():
     # beta must reach 10 by the run's last step, 599: t = 550, gamma = 99 / 550 = 0.18
     assert not ex.check_smallest_gamma(0.165)
     assert ex.check_smallest_gamma(0.18)
