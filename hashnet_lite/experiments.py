@@ -64,7 +64,7 @@ def reproduce(data, bits_list, out: str | Path, config: TrainConfig, *, topk: in
     than classes), gets a row that says so (``status``) and the others go on. Under torchrun
     every rank trains; only rank 0 encodes, evaluates and writes.
 
-    ``shallow_inputs`` ('pixels' or 'features'; None: ``presets.SHALLOW_INPUTS`` for the data)
+    ``shallow_inputs`` ('pixels' or 'features'; None: the data set's record in ``datasets.DATASETS``)
     is what ITQ and LSH are fitted on. Features are the pretrained AlexNet's fc7 when its
     weights file is on disk, else those of HashNet at the same code length, trained by this
     run (in HashNet's unit) or finished earlier in ``out/checkpoints``; with neither, a
@@ -200,7 +200,7 @@ def _preflight(study: _Study, todo: list[Unit], overwrite: bool) -> torch.nn.Mod
         for u in todo:  # is there a HashNet to take features from?
             if u.method is None and not checkpoint_path(study.out, "HashNet", u.bits).is_file():
                 raise ValueError(
-                    f"ITQ and LSH on {study.data.spec!r} are fitted on backbone features (presets.SHALLOW_INPUTS), "
+                    f"ITQ and LSH on {study.data.spec!r} are fitted on backbone features (its record in datasets.DATASETS), "
                     f"but there is no pretrained AlexNet weights file on disk and no HashNet at {u.bits} bits to "
                     f"take features from: include HashNet in --methods (or put torchvision's AlexNet weights in "
                     f"{Path(torch.hub.get_dir()) / 'checkpoints'})")

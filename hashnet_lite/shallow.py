@@ -1,7 +1,7 @@
 """The shallow baselines ITQ and LSH, fitted on the training items' flattened inputs (the
 small data sets) or on the features of a network computed a batch at a time (list files:
 the pretrained AlexNet's fc7 when its weights file is on disk, else the trained HashNet's
-backbone). ``presets.SHALLOW_INPUTS`` says which a data set gets; ``shallow_codes`` does it.
+backbone). Each data set's record (``datasets.DATASETS``) says which it gets; ``shallow_codes`` does it.
 """
 from __future__ import annotations
 

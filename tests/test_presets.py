@@ -88,3 +88,37 @@ def test_shortened_compresses_the_schedules():
     assert shortened(full, 600) == full
     with pytest.raises(ValueError, match="iters"):
         shortened(full, 0)
+
+
+def test_every_data_set_record_is_complete():
+    """One record per data set, read by load_data, the presets, the CLI and the report: each
+    spec form parses to its kind, its preset (or the one its inputs select) makes a valid
+    TrainConfig, and a seeded split's per-class sizes are the ones its protocol states."""
+    from hashnet_lite.data import SPEC_FORMS, parse_data_spec
+    from hashnet_lite.datasets import DATASETS
+    from hashnet_lite.presets import PRESETS, PROTOCOLS, SHALLOW_INPUTS, preset_config
+
+    assert set(SPEC_FORMS) == set(DATASETS) == set(PROTOCOLS) == set(SHALLOW_INPUTS)
+    for kind, d in DATASETS.items():
+        assert callable(d.load) and d.shallow_inputs in ("pixels", "features"), kind
+        assert d.form.startswith(kind) and d.argument in ("none", "optional", "required"), kind
+        example = {"none": kind, "optional": kind, "required": f"{kind}:somewhere"}[d.argument]
+        assert parse_data_spec(example)[0] == kind
+        p = d.protocol
+        assert p.topk is None or (isinstance(p.topk, int) and p.topk > 0), kind
+        if p.per_class is not None:
+            n_train, n_query = p.per_class
+            assert f"({n_train}/class)" in p.train and f"({n_query}/class)" in p.queries, kind
+        if d.preset is not None:
+            assert PRESETS[kind] == d.preset
+            config, topk = preset_config(kind, bits=16)
+            assert topk == p.topk and config.bits == 16
+
+
+def test_a_loaded_split_follows_its_protocol():
+    from hashnet_lite.data import load_data
+    from hashnet_lite.datasets import DATASETS
+
+    data = load_data("digits")
+    n_train, n_query = DATASETS["digits"].protocol.per_class
+    assert (len(data.train), len(data.query)) == (10 * n_train, 10 * n_query)

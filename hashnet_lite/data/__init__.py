@@ -38,23 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..presets import PROTOCOLS
+from ..datasets import DATASETS
 from .container import PARTS, ArrayDataset, RetrievalData, iterate_features, one_hot, split_arrays, split_per_class
 from .digits import load_digits_data
 from .npz import NPZ_KEYS, load_npz
 
-# kind -> (argument: "none" | "optional" | "required", the form shown in error messages)
-SPEC_FORMS = {
-    "digits": ("none", "digits"),
-    "fashion-mnist": ("optional", "fashion-mnist[:ROOT]"),
-    "fashion-mosaic": ("optional", "fashion-mosaic[:ROOT]"),
-    "cifar10": ("optional", "cifar10[:ROOT]"),
-    "npz": ("required", "npz:PATH"),
-    "list": ("required", "list:ROOT"),
-    "imagenet100": ("optional", "imagenet100[:ROOT]"),
-    "nuswide": ("optional", "nuswide[:ROOT]"),
-    "coco": ("optional", "coco[:ROOT]"),
-}
+# kind -> (argument: "none" | "optional" | "required", the form shown in error messages),
+# from each data set's record (datasets.DATASETS).
+SPEC_FORMS = {kind: (d.argument, d.form) for kind, d in DATASETS.items()}
 
 
 # ---------------------------------------------------------------- specs and entry point
@@ -97,23 +88,7 @@ def load_data(spec: str, *, seed: int = 0, root: str | Path | None = None) -> Re
         raise ValueError(f"seed={seed!r}: expected a non-negative integer")
     seed = int(seed)
     base = Path(root).expanduser() if root is not None else default_data_root()
-    if kind == "digits":
-        return load_digits_data(spec, seed=seed)
-    if kind == "npz":
-        return load_npz(arg, spec=spec)
-    from . import images  # imports torchvision: only when needed
-
-    if kind == "fashion-mnist":
-        return images.load_fashion_mnist(spec, arg, base, seed=seed)
-    if kind == "fashion-mosaic":
-        from .mosaic import load_fashion_mosaic
-
-        return load_fashion_mosaic(spec, arg, base, seed=seed)
-    if kind == "cifar10":
-        folder = Path(arg).expanduser() if arg else base / "cifar10"
-        return images.load_cifar10(spec, folder, seed=seed)
-    folder = Path(arg).expanduser() if arg else base / kind
-    return images.load_list_files(spec, folder, topk=PROTOCOLS[kind].topk, name=kind)
+    return DATASETS[kind].load(spec, arg, base, seed)
 
 
 __all__ = [

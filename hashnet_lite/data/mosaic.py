@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..presets import PROTOCOLS
 from .container import ArrayDataset, RetrievalData
 from .images import FASHION_PADDING, fashion_mnist_arrays, random_crop_flip
 
@@ -52,7 +51,7 @@ def mosaics(tiles: np.ndarray, class_ids: np.ndarray, n: int, num_classes: int,
     return images, labels
 
 
-def load_fashion_mosaic(spec: str, arg: str | None, base: Path, *, seed: int = 0,
+def load_fashion_mosaic(spec: str, arg: str | None, base: Path, *, seed: int = 0, protocol,
                         sizes: dict | None = None) -> RetrievalData:
     """The mosaic data set (see the module docstring); ``sizes`` overrides ``SIZES``."""
     sizes = {**SIZES, **(sizes or {})}
@@ -66,7 +65,7 @@ def load_fashion_mosaic(spec: str, arg: str | None, base: Path, *, seed: int = 0
         "database": mosaics(train_tiles, train_ids, sizes["database"], num_classes, rng),
         "query": mosaics(test_tiles, test_ids, sizes["query"], num_classes, rng),
     }
-    topk = PROTOCOLS["fashion-mosaic"].topk
+    topk = protocol.topk
     similar = _similar_fraction(made["query"][1], made["database"][1])
     protocol = (f"Fashion-MNIST 2x2 mosaics from {folder}: {sizes['train']:,} training and "
                 f"{sizes['database']:,} database mosaics of the 60,000 training images, {sizes['query']:,} "
