@@ -18,7 +18,7 @@ What the ``demo``, ``train`` and ``reproduce`` commands do with ``--out DIR``, i
 4. Within its own kind: ``check_train_folder`` continues a finished or unfinished train run
    only with ``--resume`` and replaces it only with ``--overwrite``, never silently;
    ``check_same_evaluation`` refuses a ``--resume`` that would rewrite metrics.json at another
-   R; ``reproduce`` keeps the rows made by the same run (``experiments``); ``demo`` replaces
+   R; ``reproduce`` keeps the rows made by the same run (``result_rows``); ``demo`` replaces
    the previous demo, as its help says, and says so.
 
 Only rank 0 of a torchrun job locks (the other ranks write nothing).

@@ -34,7 +34,7 @@ def test_the_wheel_installs_and_runs_the_demo_from_outside_the_repository(tmp_pa
     subprocess.run(pip + ["install", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, cwd=tmp_path)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    check = ("import hashnet_lite, hashnet_lite.retrieval.kernels as k, hashnet_lite.teaching.figures, "
+    check = ("import hashnet_lite, hashnet_lite.retrieval.kernels as k, hashnet_lite.teaching.figures.lesson01, "
              "hashnet_lite.data.images; print(hashnet_lite.__file__); print(k.USE_NUMBA)")
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, cwd=work,
                          check=True).stdout.split()

@@ -5,7 +5,7 @@ The ranking is the evaluation's own (``HammingIndex`` with the "numpy" backend: 
 distance, ties by database index), so the gallery shows exactly the list that mAP scores.
 Relevance is the paper's: two items are similar when they share at least one label.
 
-The pictures themselves are drawn by ``figures.retrieval_gallery``; nothing here imports
+The pictures themselves are drawn by ``lesson01.plot_retrieval_gallery``; nothing here imports
 matplotlib.
 """
 from __future__ import annotations

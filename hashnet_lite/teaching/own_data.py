@@ -134,7 +134,7 @@ def check_write_npz(write_npz, *, strict: bool | None = None) -> Feedback:
 # ======================================================================== 2 the report
 def map_by_r(codes_path, topks) -> dict:
     """{"zero": [...], "skip": [...]}: mAP@R of a run's codes.npz at every R of ``topks``, under
-    both empty-query conventions (``figures.map_by_r`` draws it)."""
+    both empty-query conventions (``lesson09.plot_map_by_r`` draws it)."""
     from ..retrieval import mean_average_precision
 
     with np.load(codes_path) as f:

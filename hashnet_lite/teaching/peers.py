@@ -2,9 +2,9 @@
 
 ``train_with_curves`` trains one method of the registry and records, every few steps, how far
 its outputs are from +-1 (the quantization error) and the mAP of its binary codes, so DHN's
-penalty and HashNet's continuation can be watched side by side. ``penalty_gradients`` and
-``penalty_figure`` show what each does to the gradient that reaches z; ``curves_figure``
-draws the runs, and ``results_table`` reads a committed comparison from results/.
+penalty and HashNet's continuation can be watched side by side. ``penalty_gradients`` is what
+each does to the gradient that reaches z, and ``results_table`` reads a committed comparison
+from results/. The lesson's figures of them are in ``figures.lesson07``.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from .. import retrieval
@@ -73,65 +72,6 @@ def penalty_gradients(z, *, penalty: float, beta: float) -> dict:
             "tanh": 1.0 - h ** 2,
             "penalty": penalty * np.tanh(np.abs(h) - 1.0) * np.sign(h) * (1.0 - h ** 2),
             "continuation": beta * (1.0 - np.tanh(beta * z) ** 2)}
-
-
-def penalty_figure(penalty: float = 0.1, beta: float = 5.0, zlim: float = 3.0):
-    """Left: the outputs tanh(z) and tanh(beta z); right: the gradients of ``penalty_gradients``."""
-    g = penalty_gradients(np.linspace(-zlim, zlim, 601), penalty=penalty, beta=beta)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax1.plot(g["z"], np.tanh(g["z"]), label="DHN: h = tanh(z)")
-    ax1.plot(g["z"], np.tanh(beta * g["z"]), label=f"HashNet: h = tanh({beta:g} z)")
-    ax1.plot(g["z"], np.where(g["z"] >= 0, 1, -1), color="k", lw=0.8, ls=":", label="sign(z)")
-    ax1.set(xlabel="z", ylabel="h", title="the outputs")
-    ax2.plot(g["z"], g["tanh"], label="dh/dz, DHN")
-    ax2.plot(g["z"], g["continuation"], label=f"dh/dz, HashNet at beta = {beta:g}")
-    # minus the gradient: the direction gradient descent moves z (outward, away from 0), x10 to be seen
-    ax2.plot(g["z"], -10 * g["penalty"], label=f"DHN's penalty: the push on z, x10 (lambda = {penalty:g})")
-    ax2.axhline(0, color="k", lw=0.5)
-    ax2.set(xlabel="z", title="what reaches z")
-    for ax in (ax1, ax2):
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def penalty_panels(penalties=(0.05, 0.1, 0.5), betas=(1.0, 5.0, 10.0), zlim: float = 3.0):
-    """The static companion of ``widgets.penalty_explorer``: left, DHN's push on z for a few lambda
-    (the "lambda" slider); right, HashNet's dh/dz for a few beta (the "beta" slider)."""
-    z = np.linspace(-zlim, zlim, 601)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for penalty in penalties:
-        push = -penalty_gradients(z, penalty=penalty, beta=1.0)["penalty"]  # the direction descent moves z
-        ax1.plot(z, push, label=f"lambda = {penalty:g}: {abs(push).max():.3f} at z = 0")
-    ax1.set(xlabel="z", title="DHN's penalty: the push on z (largest at z = 0)")
-    for beta in betas:
-        ax2.plot(z, penalty_gradients(z, penalty=0.0, beta=beta)["continuation"], label=f"beta = {beta:g}")
-    ax2.set(xlabel="z", title="HashNet: dh/dz = beta (1 - tanh^2(beta z))")
-    for ax in (ax1, ax2):
-        ax.axhline(0, color="k", lw=0.5)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def curves_figure(runs: list[Curves], title: str = "penalty vs continuation"):
-    """Quantization error (left) and mAP (right) against the training step, one line per run."""
-    if not runs:
-        raise ValueError("runs is empty: expected one or more Curves")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for run in runs:
-        ax1.plot(run.steps, run.quantization_error, marker="o", ms=3, label=run.name)
-        ax2.plot(run.steps, run.map, marker="o", ms=3, label=run.name)
-    ax1.set(xlabel="training step", ylabel="mean |h - sign(h)|", title="quantization error")
-    ax2.set(xlabel="training step", ylabel="mAP of sign(z)", title="retrieval")
-    for ax in (ax1, ax2):
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def results_table(folder, bits: int = 32) -> dict:

@@ -18,7 +18,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import figures
+from .figures import lesson01, lesson02, lesson03, lesson04, lesson06, lesson08, lesson09
 
 
 def _show(fig) -> None:
@@ -57,16 +57,16 @@ def explorer(draw: Callable, controls: dict) -> Explorer:
 
 
 def beta_explorer(z=None, *, beta: float = 1.0, max_beta: float = 20.0) -> Explorer:
-    """A "beta" slider over ``figures.tanh_gradient``: tanh(beta x) and its vanishing derivative
+    """A "beta" slider over ``lesson02.plot_tanh_gradient``: tanh(beta x) and its vanishing derivative
     (with the histogram of the pre-activations ``z`` when given)."""
     slider = widgets.FloatSlider(value=beta, min=0.5, max=max_beta, step=0.5, description="beta",
                                  continuous_update=False, readout_format=".1f")
-    return explorer(lambda beta: figures.tanh_gradient(beta, z), {"beta": slider})
+    return explorer(lambda beta: lesson02.plot_tanh_gradient(beta, z), {"beta": slider})
 
 
 def schedule_explorer(iters: int, *, steps_per_epoch: int, beta0: float = 1.0, gamma: float = 0.005,
                       power: float = 0.5, step_size: int = 200, epoch_step: int = 20) -> Explorer:
-    """Sliders "gamma", "power" and "step size" over ``figures.beta_schedules`` for ``iters`` steps."""
+    """Sliders "gamma", "power" and "step size" over ``lesson03.plot_beta_schedules`` for ``iters`` steps."""
     controls = {
         "gamma": widgets.FloatLogSlider(value=gamma, base=10, min=-4, max=0, step=0.1, description="gamma",
                                         continuous_update=False, readout_format=".4f"),
@@ -77,20 +77,20 @@ def schedule_explorer(iters: int, *, steps_per_epoch: int, beta0: float = 1.0, g
     }
 
     def draw(gamma, power, step_size):
-        return figures.beta_schedules(iters, beta0=beta0, gamma=gamma, power=power, step_size=step_size,
-                                    steps_per_epoch=steps_per_epoch, epoch_step=epoch_step)
+        return lesson03.plot_beta_schedules(iters, beta0=beta0, gamma=gamma, power=power, step_size=step_size,
+                                            steps_per_epoch=steps_per_epoch, epoch_step=epoch_step)
 
     return explorer(draw, controls)
 
 
 def snapshot_explorer(run) -> Explorer:
     """A "step" slider over the snapshots of a ``snapshots.SnapshotRun``
-    (``figures.binarization_snapshot``): the codes of a few items binarizing as beta grows."""
+    (``lesson03.plot_binarization_snapshot``): the codes of a few items binarizing as beta grows."""
     steps = run.steps
     spacing = min((b - a for a, b in zip(steps, steps[1:])), default=1)
     slider = widgets.IntSlider(value=steps[0], min=steps[0], max=steps[-1], step=max(1, spacing),
                                description="step", continuous_update=False)
-    return explorer(lambda step: figures.binarization_snapshot(run, step), {"step": slider})
+    return explorer(lambda step: lesson03.plot_binarization_snapshot(run, step), {"step": slider})
 
 
 def alpha_explorer(bits: int = 32, alpha_times_bits: float = 10.0) -> Explorer:
@@ -101,7 +101,7 @@ def alpha_explorer(bits: int = 32, alpha_times_bits: float = 10.0) -> Explorer:
         "alpha_times_bits": widgets.FloatSlider(value=alpha_times_bits, min=1.0, max=64.0, step=1.0,
                                                 description="alpha x K", continuous_update=False),
     }
-    return explorer(figures.similarity_probability, controls)
+    return explorer(lesson04.plot_similarity_probability, controls)
 
 
 def query_explorer(data, query_codes, database_codes, *, query: int = 0, k: int = 10,
@@ -117,21 +117,21 @@ def query_explorer(data, query_codes, database_codes, *, query: int = 0, k: int 
         "k": widgets.IntSlider(value=k, min=1, max=min(20, len(data.y_database)), step=1, description="k",
                                continuous_update=False),
     }
-    return explorer(lambda query, k: figures.query_gallery(data, query_codes, database_codes, query, k,
-                                                         class_names=class_names), controls)
+    return explorer(lambda query, k: lesson01.plot_query_gallery(data, query_codes, database_codes, query, k,
+                                                                 class_names=class_names), controls)
 
 
 def ap_explorer(relevant, *, topk: int = 5) -> Explorer:
-    """An "R" slider over ``figures.ap_at_r``: AP@R of one ranked 0/1 list, worked out."""
+    """An "R" slider over ``lesson01.plot_ap_at_r``: AP@R of one ranked 0/1 list, worked out."""
     n = len(relevant)
     if not 1 <= topk <= n:
         raise ValueError(f"topk={topk!r} is invalid: expected an integer in [1, {n}]")
     slider = widgets.IntSlider(value=topk, min=1, max=n, step=1, description="R", continuous_update=False)
-    return explorer(lambda R: figures.ap_at_r(relevant, R), {"R": slider})
+    return explorer(lambda R: lesson01.plot_ap_at_r(relevant, R), {"R": slider})
 
 
 def results_explorer(results: dict, *, bits: int = 32) -> Explorer:
-    """A "bits" slider over ``figures.ablation_bars``: every method's mAP at one code length,
+    """A "bits" slider over ``lesson06.plot_ablation_bars``: every method's mAP at one code length,
     one panel per data set (``results``: data set name -> result rows)."""
     lengths = sorted({int(r["bits"]) for rows in results.values() for r in rows})
     if bits not in lengths:
@@ -141,13 +141,13 @@ def results_explorer(results: dict, *, bits: int = 32) -> Explorer:
         raise ValueError(f"the code lengths {lengths} are not evenly spaced: expected e.g. 16, 32, 48, 64")
     slider = widgets.IntSlider(value=bits, min=lengths[0], max=lengths[-1], step=int(steps.pop()), description="bits",
                                continuous_update=False)
-    return explorer(lambda bits: figures.ablation_bars(results, bits), {"bits": slider})
+    return explorer(lambda bits: lesson06.plot_ablation_bars(results, bits), {"bits": slider})
 
 
 def penalty_explorer(*, penalty: float = 0.1, beta: float = 5.0) -> Explorer:
-    """Sliders "lambda" (DHN's penalty weight) and "beta" (HashNet's) over ``peers.penalty_figure``:
+    """Sliders "lambda" (DHN's penalty weight) and "beta" (HashNet's) over ``lesson07.plot_penalty``:
     what a quantization penalty and continuation each do to the gradient that reaches z."""
-    from . import peers
+    from .figures import lesson07  # here: it imports peers, and with it the training loop
 
     controls = {
         "penalty": widgets.FloatSlider(value=penalty, min=0.0, max=1.0, step=0.05, description="lambda",
@@ -155,19 +155,19 @@ def penalty_explorer(*, penalty: float = 0.1, beta: float = 5.0) -> Explorer:
         "beta": widgets.FloatSlider(value=beta, min=1.0, max=20.0, step=0.5, description="beta",
                                     continuous_update=False),
     }
-    return explorer(lambda penalty, beta: peers.penalty_figure(penalty=penalty, beta=beta), controls)
+    return explorer(lambda penalty, beta: lesson07.plot_penalty(penalty=penalty, beta=beta), controls)
 
 
 def output_explorer(z, *, beta: float = 1.0, max_beta: float = 20.0) -> Explorer:
-    """A "beta" slider over ``figures.output_histograms``: a trained network's z as tanh(beta z)."""
+    """A "beta" slider over ``lesson08.plot_output_histograms``: a trained network's z as tanh(beta z)."""
     slider = widgets.FloatSlider(value=beta, min=0.5, max=max_beta, step=0.5, description="beta",
                                  continuous_update=False, readout_format=".1f")
-    return explorer(lambda beta: figures.output_histograms(z, (beta,)), {"beta": slider})
+    return explorer(lambda beta: lesson08.plot_output_histograms(z, (beta,)), {"beta": slider})
 
 
 def r_explorer(codes_path, topks, *, value: int = 100) -> Explorer:
     """An "R" slider (1 to the database's size) marking mAP@R of a run's codes.npz, under both
-    empty-query conventions, on ``figures.map_by_r`` drawn at ``topks``."""
+    empty-query conventions, on ``lesson09.plot_map_by_r`` drawn at ``topks``."""
     from . import own_data
 
     curves = own_data.map_by_r(codes_path, topks)
@@ -176,6 +176,7 @@ def r_explorer(codes_path, topks, *, value: int = 100) -> Explorer:
     slider = widgets.IntSlider(value=value, min=1, max=n, step=1, description="R", continuous_update=False)
 
     def draw(R):
-        return figures.map_by_r(topks, curves, R, {k: v[0] for k, v in own_data.map_by_r(codes_path, [R]).items()})
+        chosen = {k: v[0] for k, v in own_data.map_by_r(codes_path, [R]).items()}
+        return lesson09.plot_map_by_r(topks, curves, R, chosen)
 
     return explorer(draw, {"R": slider})

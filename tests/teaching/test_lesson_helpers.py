@@ -21,7 +21,9 @@ from helpers import sliders  # noqa: E402
 from hashnet_lite import retrieval  # noqa: E402
 from hashnet_lite.config import TrainConfig  # noqa: E402
 from hashnet_lite.continuation import authors_beta  # noqa: E402
-from hashnet_lite.teaching import embedding, figures, gradients, neighbours, widgets  # noqa: E402
+from hashnet_lite.teaching import embedding, gradients, neighbours, widgets  # noqa: E402
+from hashnet_lite.teaching.figures import (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05,  # noqa: E402
+                                           lesson06)
 from hashnet_lite.teaching.map_by_hand import ap_table  # noqa: E402
 from hashnet_lite.teaching.shallow import PCAHash  # noqa: E402
 from hashnet_lite.teaching.snapshots import Snapshot, SnapshotRun, StepLog  # noqa: E402
@@ -67,13 +69,13 @@ def test_a_slider_reads_as_a_sentence_where_no_kernel_runs():
 
 
 def test_show_displays_through_the_patchable_hook(shown):
-    widgets.show(figures.ap_at_r(RANKING, 3))
+    widgets.show(lesson01.plot_ap_at_r(RANKING, 3))
     assert len(shown) == 1
 
 
 # ------------------------------------------------------------------------ static companions
 def test_ap_at_r_fills_exactly_the_counted_ranks():
-    fig = figures.ap_at_r(RANKING, 5)
+    fig = lesson01.plot_ap_at_r(RANKING, 5)
     bars = fig.axes[0].patches
     heights = [b.get_height() for b in bars]
     np.testing.assert_allclose(heights, np.cumsum(RANKING) / np.arange(1, 9))
@@ -84,12 +86,12 @@ def test_ap_at_r_fills_exactly_the_counted_ranks():
 
 def test_every_static_companion_draws():
     rng = np.random.default_rng(0)
-    assert len(figures.ap_at_r_panels(RANKING, (2, 5, 8)).axes) == 3
-    assert len(figures.tanh_gradient_panels(rng.normal(0, 0.5, 500), betas=(1, 4)).axes) == 4  # with twins
-    assert len(figures.similarity_probability_panels((8, 64)).axes) == 2
-    assert len(figures.ablation_panels(committed()).axes) == 8
-    assert len(figures.ablation_bars(committed(), 48).axes) == 2
-    assert len(figures.model_diagram().axes) == 1
+    assert len(lesson01.plot_ap_at_r_panels(RANKING, (2, 5, 8)).axes) == 3
+    assert len(lesson02.plot_tanh_gradient_panels(rng.normal(0, 0.5, 500), betas=(1, 4)).axes) == 4  # with twins
+    assert len(lesson04.plot_similarity_probability_panels((8, 64)).axes) == 2
+    assert len(lesson06.plot_ablation_panels(committed()).axes) == 8
+    assert len(lesson06.plot_ablation_bars(committed(), 48).axes) == 2
+    assert len(lesson00.plot_model_diagram().axes) == 1
 
 
 def fake_run(iters=40, every=10, bits=6, items=4) -> SnapshotRun:
@@ -101,7 +103,7 @@ def fake_run(iters=40, every=10, bits=6, items=4) -> SnapshotRun:
 
 
 def test_binarization_steps_shows_four_steps_from_first_to_last():
-    fig = figures.binarization_steps(fake_run())
+    fig = lesson03.plot_binarization_steps(fake_run())
     titles = [ax.get_title() for ax in fig.axes[:4]]
     assert titles[0].startswith("step 0,") and titles[-1].startswith("step 40,")
 
@@ -127,10 +129,10 @@ def test_step_log_keeps_every_step_and_draws():
     for step in range(1, 41):
         log(step, {"loss": 0.7 - step / 100, "beta": 1 + step / 40, "quantization_error": 1 - step / 50})
     assert len(log) == 40 and log.steps[0] == 1 and log.loss[0] == pytest.approx(0.69)
-    fig = figures.training_steps(log)
+    fig = lesson05.plot_training_steps(log)
     assert "step 1: 0.690" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     with pytest.raises(ValueError, match="empty"):
-        figures.training_steps(StepLog())
+        lesson05.plot_training_steps(StepLog())
 
 
 def test_radius_curves_count_empty_balls_and_pool_without_them():
@@ -143,7 +145,7 @@ def test_radius_curves_count_empty_balls_and_pool_without_them():
     assert curves["macro"][0] == pytest.approx(0.5)  # query 0 finds its one relevant item; query 1 counts 0
     assert curves["micro"][0] == pytest.approx(1.0)  # pooled: the one item retrieved is relevant
     np.testing.assert_allclose(curves["macro"], retrieval.precision_recall_curve(q, d, yq, yd)[0])
-    assert len(figures.radius_precision({"HashNet": curves}).axes) == 2
+    assert len(lesson05.plot_radius_precision({"HashNet": curves}).axes) == 2
 
 
 def test_the_linear_map_keeps_hamming_neighbours_together():

@@ -12,6 +12,7 @@ from helpers import SyntheticHashData
 
 from hashnet_lite.config import TrainConfig
 from hashnet_lite.teaching import peers
+from hashnet_lite.teaching.figures import lesson07
 
 
 def test_penalty_gradients_match_autograd():
@@ -41,11 +42,11 @@ def test_train_with_curves_records_every_few_steps_and_the_last():
 
 
 def test_figures_and_the_results_table(tmp_path):
-    assert isinstance(peers.penalty_figure(0.2, 3.0), matplotlib.figure.Figure)
+    assert isinstance(lesson07.plot_penalty(0.2, 3.0), matplotlib.figure.Figure)
     run = peers.Curves("HashNet", [1, 2], [0.5, 0.2], [0.6, 0.8])
-    assert isinstance(peers.curves_figure([run]), matplotlib.figure.Figure)
+    assert isinstance(lesson07.plot_curves([run]), matplotlib.figure.Figure)
     with pytest.raises(ValueError, match="runs is empty"):
-        peers.curves_figure([])
+        lesson07.plot_curves([])
     rows = [{"method": "LSH", "bits": 32, "map": 0.3}, {"method": "DHN", "bits": 32, "map": 0.9},
             {"method": "HashNet", "bits": 16, "map": 0.7}, {"method": "HashNet", "bits": 32, "map": 0.8}]
     (tmp_path / "results.json").write_text(json.dumps(rows))
@@ -97,7 +98,7 @@ def test_the_numbers_lesson_07_quotes_are_the_committed_results():
 
 
 def test_the_penalty_panels_show_several_settings_and_the_push_is_largest_at_zero():
-    fig = peers.penalty_panels(penalties=(0.1, 0.5), betas=(1.0, 5.0, 10.0))
+    fig = lesson07.plot_penalty_panels(penalties=(0.1, 0.5), betas=(1.0, 5.0, 10.0))
     left, right = fig.axes
     assert len(left.lines) == 2 + 1 and len(right.lines) == 3 + 1  # the settings and the zero line
     z = np.linspace(1e-6, 3, 300)

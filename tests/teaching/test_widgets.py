@@ -14,7 +14,8 @@ from helpers import image_data, random_codes, sliders  # noqa: E402
 
 from hashnet_lite.config import TrainConfig  # noqa: E402
 from hashnet_lite.continuation import authors_beta, staircase_beta  # noqa: E402
-from hashnet_lite.teaching import figures, widgets  # noqa: E402
+from hashnet_lite.teaching import widgets  # noqa: E402
+from hashnet_lite.teaching.figures import lesson02, lesson03, lesson08  # noqa: E402
 from hashnet_lite.teaching.gradients import tanh_grad  # noqa: E402
 from hashnet_lite.teaching.snapshots import Snapshot, SnapshotRun  # noqa: E402
 
@@ -38,7 +39,7 @@ def fake_run(iters=40, every=10, bits=6, items=4) -> SnapshotRun:
 @pytest.mark.parametrize("beta", [0.5, 3.0, 20.0])
 def test_tanh_gradient_draws_the_formulas(beta):
     z = np.random.default_rng(0).normal(0, 0.5, 1000)
-    fig = figures.tanh_gradient(beta, z)
+    fig = lesson02.plot_tanh_gradient(beta, z)
     forward, backward = fig.axes[0], fig.axes[1]
     x = forward.lines[1].get_xdata()
     np.testing.assert_allclose(forward.lines[1].get_ydata(), np.tanh(beta * x))
@@ -63,7 +64,7 @@ def test_beta_slider_contract_and_redraw(shown):
 
 # ------------------------------------------------------------------------------ schedules (notebook 03)
 def test_beta_schedules_draws_the_continuation_functions():
-    fig = figures.beta_schedules(300, gamma=0.02, power=0.5, step_size=50, steps_per_epoch=7, epoch_step=3)
+    fig = lesson03.plot_beta_schedules(300, gamma=0.02, power=0.5, step_size=50, steps_per_epoch=7, epoch_step=3)
     ax = fig.axes[0]
     smooth, authors, epochs = ax.lines[:3]
     t = np.arange(301)
@@ -71,7 +72,7 @@ def test_beta_schedules_draws_the_continuation_functions():
     np.testing.assert_allclose(authors.get_ydata(), [authors_beta(s, gamma=0.02, step_size=50) for s in t])
     np.testing.assert_allclose(epochs.get_ydata(), [staircase_beta(s // 7, epoch_step=3) for s in t])
     with pytest.raises(ValueError, match="steps_per_epoch"):
-        figures.beta_schedules(10, steps_per_epoch=0)
+        lesson03.plot_beta_schedules(10, steps_per_epoch=0)
 
 
 def test_schedule_sliders_redraw_and_keep_clear_of_the_step_label(shown):
@@ -87,7 +88,7 @@ def test_schedule_sliders_redraw_and_keep_clear_of_the_step_label(shown):
 # ------------------------------------------------------------------------------ snapshots (notebook 03)
 def test_binarization_snapshot_draws_the_snapshot_at_the_step():
     run = fake_run()
-    fig = figures.binarization_snapshot(run, 25)  # the snapshot of step 20
+    fig = lesson03.plot_binarization_snapshot(run, 25)  # the snapshot of step 20
     heat = [im for ax in fig.axes for im in ax.images if im.get_array().shape == (4, 6)][0]
     snap = run.at(25)
     assert snap.step == 20
@@ -102,7 +103,7 @@ def test_binarization_snapshot_without_pictures():
     run = fake_run()
     run = SnapshotRun(name=run.name, config=run.config, history=[], snapshots=run.snapshots,
                       probe_classes=run.probe_classes, probe_images=None)
-    fig = figures.binarization_snapshot(run, 0)
+    fig = lesson03.plot_binarization_snapshot(run, 0)
     assert sum(len(ax.images) + len(ax.child_axes) for ax in fig.axes) == 1  # the heat map alone
 
 
@@ -124,7 +125,7 @@ def test_callback_errors_reach_the_caller(monkeypatch, shown):
         raise RuntimeError("drawing failed")
 
     box = widgets.beta_explorer()
-    monkeypatch.setattr(figures, "tanh_gradient", broken)
+    monkeypatch.setattr(lesson02, "plot_tanh_gradient", broken)
     with pytest.raises(RuntimeError, match="drawing failed"):
         sliders(box)["beta"].value = 2.0
 
@@ -158,7 +159,7 @@ def test_query_sliders_redraw(shown):
 def test_the_schedule_panels_move_one_slider_per_panel():
     from hashnet_lite.continuation import authors_beta
 
-    fig = figures.beta_schedule_panels(600, gamma=0.02, power=0.5, step_size=50)
+    fig = lesson03.plot_beta_schedule_panels(600, gamma=0.02, power=0.5, step_size=50)
     assert len(fig.axes) == 3 and all(len(ax.lines) == 3 for ax in fig.axes)
     finals = [float(line.get_ydata()[-1]) for line in fig.axes[0].lines]  # gamma / 4, gamma, 4 gamma
     assert finals == sorted(finals) and finals[1] == authors_beta(600, gamma=0.02, power=0.5, step_size=50)
@@ -170,7 +171,7 @@ def test_the_output_slider_of_lesson_08_redraws(shown):
     assert list(found) == ["beta"] and found["beta"].continuous_update is False
     found["beta"].value = 8.0
     assert len(shown) == 2 and not np.array_equal(shown[0], shown[1])
-    assert len(figures.output_histograms(np.linspace(-1, 1, 50), (1.0, 3.0, 9.0)).axes) == 3
+    assert len(lesson08.plot_output_histograms(np.linspace(-1, 1, 50), (1.0, 3.0, 9.0)).axes) == 3
 
 
 def test_the_r_slider_of_lesson_09_redraws(shown, tmp_path):
