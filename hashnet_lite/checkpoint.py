@@ -225,7 +225,7 @@ class Checkpointer:
     wall-clock decision is taken at logged steps only, where every rank of a DDP run agrees
     (``agree``: True on all ranks if on any). Rank 0 writes; the others wait for it."""
 
-    def __init__(self, path, config: TrainConfig, *, rank: int = 0, agree=bool):
+    def __init__(self, path, config: TrainConfig, *, rank: int = 0, agree=bool):  # bool: one process agrees with itself
         self.path, self.config, self.rank, self.agree = path, config, rank, agree
         self.last = time.perf_counter()
 

@@ -31,7 +31,7 @@ from .methods import DEFAULT_METHODS, NAMES, REGISTRY, check_methods, method_con
 from .model import PretrainedWeightsUnavailable
 from .presets import PRESETS
 
-_BASELINES = ", ".join(list(DEEP_BASELINES)[:-1]) + " and " + list(DEEP_BASELINES)[-1]
+_BASELINES = " and ".join(filter(None, [", ".join(list(DEEP_BASELINES)[:-1]), list(DEEP_BASELINES)[-1]]))
 
 DESCRIPTION = ("Learn compact binary codes for fast image retrieval with HashNet (Cao et al., ICCV 2017) "
                "and measure how well they retrieve (mAP).")

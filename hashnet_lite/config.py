@@ -16,8 +16,10 @@ Each field's metadata (``_field``) says:
 - ``late``: added after results were recorded. At its default it is left out of run keys,
   so that rows made before it existed keep their keys.
 - ``used_by``: the one kind of loss that reads it, "HashNet" or "baselines". Set away from
-  its default for the other kind, it is refused naming the method, so that an option no
-  forward pass uses cannot enter a run key.
+  its default for the other kind, it is refused naming the method, so that such an option
+  cannot enter a run key. The schedule's shape (beta0, gamma, power, step_size, epoch_step)
+  and ``class_num`` are HashNet's too, but every method's preset shares them, so they are
+  not marked: a baseline's schedule is 'constant' and its loop computes no beta.
 
 ``RESUMABLE_FIELDS``, ``LATE_FIELDS`` and ``IDENTITY_FIELDS`` are derived from it.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 
 from .checks import check as _check
@@ -221,6 +224,8 @@ class TrainConfig:
             value = getattr(self, f.name)
             if f.metadata["identity"] and not (f.metadata["late"] and value == f.default):
                 out[f.name] = value
+        # (A config made in Python as amp=False with precision='fp16', which trained in fp32,
+        # is read as fp32 and so keyed as fp32 runs are.)
         out.pop("precision", None)
         out["amp"] = self.precision != "fp32"
         if self.precision == "fp16":
@@ -242,19 +247,30 @@ class TrainConfig:
 
 
 def read_old_forms(data: dict) -> dict:
-    """``data`` (a config as plain data) with older forms written as today's: mixed precision
-    was an ``amp`` switch beside the low type (``amp=False`` meaning fp32)."""
-    if "amp" not in data:
-        return dict(data)
+    """``data`` (a config as plain data) with older forms written as today's:
+
+    - mixed precision was an ``amp`` switch beside the low type (``amp=False``: fp32);
+    - a config made in Python before ``_refuse_ignored`` may hold a field its loss ignores
+      (a DHN run with weighting='none'): it had no effect on the run, so it is read as its
+      default, with a warning, and the checkpoint still loads."""
     data = dict(data)
-    amp = data.pop("amp")
-    data["precision"] = data.get("precision", "bf16") if amp else "fp32"
+    if "amp" in data:
+        amp = data.pop("amp")
+        data["precision"] = data.get("precision", "bf16") if amp else "fp32"
+    kind = "HashNet" if data.get("method", "HashNet") == "HashNet" else "baselines"
+    for f in dataclasses.fields(TrainConfig):
+        used_by = f.metadata["used_by"]
+        if f.name in data and used_by not in (None, kind) and data[f.name] != f.default \
+                and data[f.name] not in f.metadata["also"]:
+            warnings.warn(f"a stored config of method={data.get('method')!r} holds {f.name}={data[f.name]!r}, "
+                          f"which that method never used; read as {f.default!r}", UserWarning, stacklevel=3)
+            data[f.name] = f.default
     return data
 
 
 def losses() -> tuple[str, ...]:
     """What the loop may minimise: HashNet's loss, or a deep baseline's (deep_baselines.py)."""
-    from .deep_baselines import DEEP_BASELINES  # here, not above: a config is made without torch loaded
+    from .deep_baselines import DEEP_BASELINES  # here, not above: importing config alone loads no torch
 
     return ("HashNet", *DEEP_BASELINES)
 
@@ -263,6 +279,8 @@ def _fields_where(test) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if test(f.metadata))
 
 
+# The names of the identity fields (``identity()`` writes precision in its older form, as
+# ``amp`` and, for fp16 only, ``precision``).
 IDENTITY_FIELDS = _fields_where(lambda m: m["identity"])
 RESUMABLE_FIELDS = frozenset(_fields_where(lambda m: m["resumable"]))
 LATE_FIELDS = _fields_where(lambda m: m["late"])

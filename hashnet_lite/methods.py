@@ -61,8 +61,9 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("HashNet-nobin", "continuous", "HashNet, no binarization: its outputs tanh(beta z) ranked by "
            "inner product (an upper bound, not a hashing method)", _HASHNET,
            style=_style(color="C3", marker="o", linestyle="--")),
-    # The deep baselines: one record each in deep_baselines.DEEP_BASELINES. No continuation:
-    # schedule 'constant' (beta = beta0 = 1 is DHN's and CSQ's tanh(z); DPSH and DSH use z).
+    # The deep baselines: one record each in deep_baselines.DEEP_BASELINES. No continuation,
+    # which schedule 'constant' records: the loop computes no beta for them, and their loss
+    # applies their own activation to z (tanh for DHN and CSQ, none for DPSH and DSH).
     *(Method(b.name, "trained", b.summary, b.citation, (("method", b.name), ("schedule", "constant")), b.style)
       for b in DEEP_BASELINES.values()),
     Method("ITQ", "shallow", "PCA, then the rotation that best fits the binary cube",
@@ -162,8 +163,9 @@ class Objective:
         if self.deep is not None and config.quantization_weight is not None:
             self.hyper[self.deep.quantization_key] = config.quantization_weight
 
-    def outputs(self, net, x: torch.Tensor, beta: float) -> torch.Tensor:
-        """The network's training output: tanh(beta z) for HashNet, z for the baselines."""
+    def outputs(self, net, x: torch.Tensor, beta: float | None) -> torch.Tensor:
+        """The network's training output: tanh(beta z) for HashNet, z for the baselines (their
+        loss applies their own activation, ``DeepBaseline.activate``)."""
         return net(x, beta) if self.deep is None else net(x, None)
 
     def loss(self, out: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -165,6 +165,11 @@ class HashNet(nn.Module):
 
         ``beta=None`` returns z itself: the real-valued output that DPSH and DSH train."""
         z = self.project(x)
+        return self.activate(z, beta)
+
+    @staticmethod
+    def activate(z: torch.Tensor, beta: float | None) -> torch.Tensor:
+        """tanh(beta z), or z itself for ``beta=None``."""
         return z if beta is None else torch.tanh(beta * z)
 
     @torch.no_grad()

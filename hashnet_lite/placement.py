@@ -1,14 +1,16 @@
 """Where and how a model trains: the device, the process group, the memory layout, the
-arithmetic and the compiler. None of it changes what a step computes, only where and how
-fast (and, for mixed precision and channels_last, the last bits of the result).
+arithmetic and the compiler, and the pieces of a step that depend on them (the gather of
+the batch's outputs across ranks, the scaled backward pass and the SGD step). None of it
+changes what a step computes, only where and how fast (and, for mixed precision and
+channels_last, the last bits of the result).
 
-``place(model, config)`` moves the model; ``Placement.wrap`` then compiles it and wraps it
-for DistributedDataParallel (after a resume has loaded its weights); ``Placement.release``
-returns the plain, eager, contiguous model that ``encode`` expects.
+``place(model, config)`` moves the model; ``Placement.wrap`` then gives the network the step
+calls: the model with its backbone compiled, wrapped for DistributedDataParallel (after a
+resume has loaded its weights); ``Placement.release`` returns the model, contiguous and in
+eval mode, as ``encode`` expects it.
 """
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 
@@ -58,7 +60,6 @@ class Placement:
     channels_last: bool
     low: torch.dtype | None  # the autocast type; None: fp32
     scaler: torch.amp.GradScaler
-    net: nn.Module | None = None  # what the step calls: the model, or its DDP wrapper (``wrap``)
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
@@ -68,8 +69,9 @@ class Placement:
         return distributed.gather_with_local_grad(local)
 
     def autocast(self):
+        """The step's arithmetic; fp32 switches off any autocast the caller is inside."""
         if self.low is None:
-            return contextlib.nullcontext()
+            return torch.autocast(device_type=self.device.type, enabled=False)
         return torch.autocast(device_type=self.device.type, dtype=self.low)
 
     def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
@@ -84,11 +86,7 @@ class Placement:
     def wrap(self, model: nn.Module) -> nn.Module:
         """``model`` compiled (``config.compile``) and, under torchrun, wrapped for DDP."""
         if self.config.compile:
-            # The backbone's forward only, replaced on the instance: the module, its parameter
-            # names (and so the checkpoints) stay as they are, and ``release`` deletes it.
-            mode = "default" if self.config.compile is True else self.config.compile
-            model.backbone.forward = torch.compile(model.backbone.forward, mode=mode)
-        self.net = model
+            model = CompiledBackbone(model, "default" if self.config.compile is True else self.config.compile)
         if self.world_size > 1:
             # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank keeps per-shard BN
             # statistics and DDP broadcasts rank 0's buffers.
@@ -96,13 +94,11 @@ class Placement:
                                                   for m in model.modules()):
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        return self.net
+            model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return model
 
     def release(self, model: nn.Module) -> None:
-        """Back to the eager, contiguous model in eval mode (encode() sees other batch shapes)."""
-        if "forward" in vars(model.backbone):
-            del model.backbone.forward
+        """The model contiguous and in eval mode (it was never compiled itself: ``CompiledBackbone``)."""
         if self.channels_last:
             model.to(memory_format=torch.contiguous_format)
         model.eval()
@@ -114,6 +110,22 @@ class Placement:
         t = torch.tensor([int(flag)], device=self.device)
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
         return bool(t.item())
+
+
+class CompiledBackbone(nn.Module):
+    """The network a compiled run's step calls: ``model``'s own layers, its backbone run
+    through torch.compile. The model itself is left as it is, so its parameter names (and
+    the checkpoints), ``encode`` on other batch shapes, and a copy taken during training
+    (an EMA, a snapshot) all see the plain eager model."""
+
+    def __init__(self, model: nn.Module, mode: str):
+        super().__init__()
+        self.model = model
+        # Not registered as a submodule: the parameters are the model's, counted once.
+        object.__setattr__(self, "compiled", torch.compile(model.backbone, mode=mode))
+
+    def forward(self, x: torch.Tensor, beta: float | None = 1.0) -> torch.Tensor:
+        return self.model.activate(self.model.hash_layer(self.compiled(x)), beta)
 
 
 def place(model: nn.Module, config: TrainConfig) -> Placement:

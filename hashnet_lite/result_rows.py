@@ -21,7 +21,7 @@ import numpy as np
 from . import retrieval
 from .config import IDENTITY_FIELDS, LATE_FIELDS, TrainConfig, read_old_forms
 from .conventions import CONVENTION, TIES, evaluate
-from .deep_baselines import hadamard_fits
+from .deep_baselines import DEEP_BASELINES, hadamard_fits
 from .errors import RunFolderError
 from .io import write_json_atomic, write_text_atomic
 from .methods import NAMES, REGISTRY, method_config
@@ -93,8 +93,9 @@ def _distinct_codes(codes: np.ndarray) -> int:
 
 
 def centres_kind(config: TrainConfig, num_classes: int) -> dict:
-    """CSQ's rows say how their centres were drawn (``deep_baselines.hash_centres``)."""
-    if config.method != "CSQ":
+    """A hash-centre method's rows (CSQ) say how their centres were drawn (``deep_baselines.hash_centres``)."""
+    baseline = DEEP_BASELINES.get(config.method)
+    if baseline is None or not baseline.needs_centres:
         return {}
     return {"centres": "hadamard" if hadamard_fits(num_classes, config.bits) else "balanced"}
 

@@ -117,7 +117,10 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
     def seed_of(step):  # the step's dropout and augmentation: a function of (seed, step, rank)
         return seed_for(config.seed + STEP_STREAMS, step * run.world_size + run.rank)
 
-    with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):  # the caller's RNG is kept
+    # The caller's RNG is kept, and a caller's autocast does not reach the loop (run.autocast
+    # sets the forward pass's arithmetic; the loss is computed in fp32).
+    with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []), \
+            torch.autocast(run.device.type, enabled=False):
         net.train()
         torch.manual_seed(seed_of(start))  # before the first batch is drawn (and augmented)
         batches = training_batches(dataset, start, config, batch_size, run.device, on_device=on_device,
@@ -128,7 +131,7 @@ def train(model: HashNet, dataset: Dataset, config: TrainConfig, *, progress: bo
             lr = set_lr(optimizer, step, config)
             with run.autocast():
                 out = objective.outputs(net, run.inputs(x), beta)  # h = tanh(beta z), or z for some baselines
-            loss, h = objective.loss(run.gather(out.float()), run.gather(y))  # Eq. 4-5 over all pairs of the batch
+            loss, h = objective.loss(run.gather(out.float()), run.gather(y))  # HashNet's Eq. 4-5 (or a baseline's)
             run.backward_and_step(loss, optimizer)
 
             # --- bookkeeping: logs, history, checkpoints ---

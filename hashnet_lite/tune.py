@@ -126,7 +126,7 @@ def tune(data: RetrievalData, config: TrainConfig, out: str | Path, *, methods=T
         name = row_name(m, config.bits, f"t{i}")
         cfg = expected[name]
         old = store.read(name)
-        if not in_shard(k, shard) or (old is not None and old.get("config") == cfg.to_dict()
+        if not in_shard(k, shard) or (old is not None and _same_config(old, cfg)
                                       and old.get("data_fingerprint") == fingerprint):
             continue
         with store.claim(name) as mine:
@@ -162,7 +162,7 @@ def summarize(store: RowStore, methods, bits: int, expected: dict) -> dict:
     search in the folder are left out); the best mAP wins (a tie: the lower trial number)."""
     found = store.all()
     rows = [found[n] for n, (cfg, fp) in expected.items()
-            if n in found and found[n].get("config") == cfg and found[n].get("data_fingerprint") == fp]
+            if n in found and _same_config(found[n], cfg) and found[n].get("data_fingerprint") == fp]
     rows.sort(key=lambda r: (list(methods).index(r["method"]), r["trial"]))
     chosen = {}
     for m in methods:
@@ -188,3 +188,15 @@ def tune_markdown(summary: dict) -> str:
         lines.append(f"| {r['method']} | {r['trial']}{' (chosen)' if best else ''} | {r['lr_scale']:g} | "
                      f"{r['hash_lr_mult']:g} | {TRADE_OFFS[r['method']][0]} {r['trade_off']:g} | {score} |")
     return "\n".join(lines) + "\n"
+
+
+def _same_config(row: dict, config) -> bool:
+    """Whether a trial's row was trained with ``config`` (a TrainConfig or its plain data):
+    the fields that decide its numbers, read through today's forms."""
+    if not isinstance(row.get("config"), dict):
+        return False
+    now = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    try:
+        return TrainConfig.from_dict(row["config"]).identity() == now.identity()
+    except ValueError:
+        return False

@@ -176,7 +176,7 @@ def test_compiled_backbone_trains_like_eager_and_is_eager_afterwards(toy_data):
     assert compiled.state_dict().keys() == eager.state_dict().keys()
     for (k, a), b in zip(compiled.state_dict().items(), eager.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-4), k
-    assert compiled.backbone._compiled_call_impl is None
+    assert not any("_orig_mod" in k for k in compiled.state_dict())  # the model itself was never wrapped
     with pytest.raises(ValueError, match="compile"):
         TrainConfig(compile="fastest")
 
@@ -228,13 +228,33 @@ def test_channels_last_on_the_cpu_only_when_asked():
 
 def test_a_compile_mode_reaches_torch_compile(monkeypatch, toy_data):
     modes = []
-    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: (modes.append(mode), fn)[1])
+    called = []
+
+    def compiled(module, mode=None):
+        modes.append(mode)
+        return lambda x: (called.append(x.shape[0]), module(x))[1]
+
+    monkeypatch.setattr(torch, "compile", compiled)
     for compile in (True, "reduce-overhead"):
         config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=2, device="cpu", compile=compile)
-        model = build_model(config, toy_data.input_shape)
-        train(model, toy_data, config, progress=False)
-        assert "forward" not in vars(model.backbone)  # eager again after training: encode() sees other shapes
-    assert modes == ["default", "reduce-overhead"]
+        train(build_model(config, toy_data.input_shape), toy_data, config, progress=False)
+    assert modes == ["default", "reduce-overhead"] and called == [16] * 4  # every step ran the compiled backbone
+
+
+def test_a_copy_taken_during_a_compiled_run_is_its_own_model(toy_data):
+    """The step calls a compiled view of the backbone; the model itself stays plain, so a
+    snapshot (an EMA, a best-so-far copy) taken in a callback keeps its own weights."""
+    import copy
+
+    config = TrainConfig(bits=8, backbone="mlp", hidden=16, batch_size=16, iters=6, device="cpu", compile=True,
+                         dropout=0.0, log_every=3)
+    model = build_model(config, toy_data.input_shape)
+    snapshots = []
+    train(model, toy_data, config, progress=False,
+          callback=lambda step, logs: snapshots.append(copy.deepcopy(model)) if step == 1 else None)
+    x = torch.stack([toy_data[i][0] for i in range(4)])
+    assert not torch.allclose(snapshots[0].project(x), model.project(x))
+    assert not hasattr(model.backbone, "_orig_mod") and "forward" not in vars(model.backbone)
 
 
 def _rectangle(mask: torch.Tensor):

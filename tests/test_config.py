@@ -64,3 +64,12 @@ def test_precision_is_one_choice():
     with pytest.raises(ValueError, match=r"precision='fp64' is invalid.*one of \('fp32', 'bf16', 'fp16'\)"):
         TrainConfig(precision="fp64")
     assert TrainConfig.from_dict({"amp": False, "precision": "fp16"}).precision == "fp32"
+
+
+def test_a_stored_config_with_a_field_its_loss_never_used_still_loads():
+    """Checkpoints made in Python before the refusal may hold e.g. a DHN run with
+    weighting='none'; it changed nothing, so it is read as the default, with a warning."""
+    stored = {**TrainConfig(method="DHN", schedule="constant").to_dict(), "weighting": "none", "alpha": 0.5}
+    with pytest.warns(UserWarning, match="weighting='none', which that method never used"):
+        config = TrainConfig.from_dict(stored)
+    assert (config.method, config.weighting, config.alpha) == ("DHN", "paper", None)

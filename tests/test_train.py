@@ -312,3 +312,12 @@ def test_encode_of_a_tensor_array_or_list_says_a_data_set_is_expected(toy_data):
             encode(model, inputs, device="cpu")
     wrapped = torch.utils.data.TensorDataset(toy_data.x, torch.zeros(len(toy_data.x)))  # what the message says
     assert np.array_equal(encode(model, wrapped, device="cpu"), encode(model, toy_data, device="cpu"))
+
+
+def test_an_fp32_run_inside_the_callers_autocast_stays_fp32(toy_data):
+    """The step sets its own arithmetic: a caller's bf16 autocast block does not leak into an
+    fp32 run (the CPU always trains in fp32)."""
+    _, plain = train_tiny(toy_data, TINY)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, inside = train_tiny(toy_data, TINY)
+    assert [r["loss"] for r in inside] == [r["loss"] for r in plain]

@@ -40,7 +40,6 @@ import numpy as np
 
 from ..datasets import DATASETS
 from .container import PARTS, ArrayDataset, RetrievalData, iterate_features, one_hot, split_arrays, split_per_class
-from .digits import load_digits_data
 from .npz import NPZ_KEYS, load_npz
 
 # kind -> (argument: "none" | "optional" | "required", the form shown in error messages),
@@ -93,5 +92,5 @@ def load_data(spec: str, *, seed: int = 0, root: str | Path | None = None) -> Re
 
 __all__ = [
     "NPZ_KEYS", "PARTS", "SPEC_FORMS", "ArrayDataset", "RetrievalData", "default_data_root", "iterate_features",
-    "load_data", "load_digits_data", "load_npz", "one_hot", "parse_data_spec", "split_arrays", "split_per_class",
+    "load_data", "load_npz", "one_hot", "parse_data_spec", "split_arrays", "split_per_class",
 ]

@@ -151,13 +151,18 @@ def fashion_mnist_arrays(arg: str | None, base: Path) -> tuple[dict, Path]:
     return parts, files["train_images"].parent
 
 
+def _per_class(protocol, n_train: int | None, n_query: int | None) -> tuple[int, int]:
+    """(training items, queries) per class: the protocol's, unless given."""
+    per_train, per_query = protocol.per_class
+    return (per_train if n_train is None else n_train), (per_query if n_query is None else n_query)
+
+
 def load_fashion_mnist(spec: str, arg: str | None, base: Path, *, seed: int = 0, protocol,
                        n_query: int | None = None, n_train: int | None = None) -> RetrievalData:
     """All 70,000 Fashion-MNIST images, split CIFAR-10-style (the protocol's 100 queries and
     500 training items per class unless given, database = every non-query item); images
     (1, 28, 28) kept as uint8."""
-    per_train, per_query = protocol.per_class
-    n_train, n_query = n_train or per_train, n_query or per_query
+    n_train, n_query = _per_class(protocol, n_train, n_query)
     parts, folder = fashion_mnist_arrays(arg, base)
     x = torch.from_numpy(np.concatenate([parts["train_images"], parts["test_images"]]))
     y = np.concatenate([parts["train_labels"], parts["test_labels"]]).astype(np.int64)
@@ -184,8 +189,7 @@ def load_cifar10(spec: str, root: Path, *, seed: int = 0, protocol, n_query: int
                  n_train: int | None = None) -> RetrievalData:
     """All 60,000 CIFAR-10 images, the common protocol: 100 queries and 500 training items
     per class unless given, database = the other 54,000 (training items excluded)."""
-    per_train, per_query = protocol.per_class
-    n_train, n_query = n_train or per_train, n_query or per_query
+    n_train, n_query = _per_class(protocol, n_train, n_query)
     tv = _torchvision()
 
     def read():

@@ -67,7 +67,7 @@ def load_fashion_mosaic(spec: str, arg: str | None, base: Path, *, seed: int = 0
     }
     topk = protocol.topk
     similar = _similar_fraction(made["query"][1], made["database"][1])
-    protocol = (f"Fashion-MNIST 2x2 mosaics from {folder}: {sizes['train']:,} training and "
+    described = (f"Fashion-MNIST 2x2 mosaics from {folder}: {sizes['train']:,} training and "
                 f"{sizes['database']:,} database mosaics of the 60,000 training images, {sizes['query']:,} "
                 f"query mosaics of the 10,000 test images, drawn with np.random.default_rng(seed={seed}); "
                 f"labels: the union of the four classes ({similar:.0%} of query-database pairs similar); "
@@ -79,7 +79,7 @@ def load_fashion_mosaic(spec: str, arg: str | None, base: Path, *, seed: int = 0
         query=ArrayDataset(torch.from_numpy(made["query"][0]), torch.from_numpy(made["query"][1])),
         database=ArrayDataset(torch.from_numpy(made["database"][0]), torch.from_numpy(made["database"][1])),
         y_train=made["train"][1], y_query=made["query"][1], y_database=made["database"][1],
-        input_shape=tuple(made["train"][0].shape[1:]), num_classes=num_classes, topk=topk, protocol=protocol,
+        input_shape=tuple(made["train"][0].shape[1:]), num_classes=num_classes, topk=topk, protocol=described,
         split_seed=seed)
 
 

@@ -164,7 +164,7 @@ class StepLog:
     def __call__(self, step: int, logs: dict) -> None:
         self.steps.append(int(step))
         self.loss.append(float(logs["loss"]))
-        self.beta.append(float(logs["beta"]))
+        self.beta.append(float("nan") if logs["beta"] is None else float(logs["beta"]))  # a baseline: no beta
         self.quantization_error.append(float(logs["quantization_error"]))
 
     def __len__(self) -> int:
