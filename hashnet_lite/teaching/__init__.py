@@ -16,7 +16,8 @@ By lesson:
 - 05 train and retrieve: ``embedding`` (UMAP of codes under the Hamming distance);
 - 06 reproduce the paper: ``reproduction`` (the protocols, the commands, reading results).
 
-Across lessons: ``figures`` (every lesson figure), ``widgets`` (the sliders, each with a static
+Across lessons: ``claims`` (the runs behind lessons 03 and 04's claims about alpha, beta and the
+weights, over seeds; their full-mode results in results/lessons/), ``figures`` (every lesson figure), ``widgets`` (the sliders, each with a static
 companion figure in ``figures``), ``exercises`` (the checkers and the hidden reference solutions;
 strict under nbgrader) and ``book`` (the lessons executed and exported as an HTML book).
 Import the modules directly: ``from hashnet_lite.teaching import figures``.
