@@ -60,7 +60,8 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
            _style(color="C9", marker="d", linestyle=":")),
     Method("HashNet-nobin", "continuous", "HashNet, no binarization: its outputs tanh(beta z) ranked by "
            "inner product (an upper bound, not a hashing method)", _HASHNET,
-           style=_style(color="C3", marker="o", linestyle="--")),
+           # HashNet's red, lighter: a bar shows no line style
+           style=_style(color="lightcoral", marker="o", linestyle="--")),
     # The deep baselines: one record each in deep_baselines.DEEP_BASELINES. No continuation,
     # which schedule 'constant' records: the loop computes no beta for them, and their loss
     # applies their own activation to z (tanh for DHN and CSQ, none for DPSH and DSH).

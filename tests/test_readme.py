@@ -122,7 +122,8 @@ def _notebook_teaching_imports(lesson: str) -> set[str]:
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     modules = set(re.findall(r"hashnet_lite\.teaching\.(\w+)", code))
     for parenthesised, plain in re.findall(r"from hashnet_lite\.teaching import (?:\(([^)]*)\)|([^\n(]+))", code):
-        modules |= {n.strip() for n in (parenthesised or plain).replace("\n", ",").split(",") if n.strip()}
+        names = re.sub(r"#[^\n]*", "", parenthesised or plain)  # a trailing comment is not a name
+        modules |= {n.strip() for n in names.replace("\n", ",").split(",") if n.strip()}
     return modules
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ...checks import check
 from ...plots import METHOD_STYLE, finish_axes
+from .. import claims
 
 
 def plot_similarity_probability(bits: int, alpha_times_bits: float = 10.0):
@@ -132,4 +134,32 @@ def plot_map_vs_classes(rows: list[dict], title: str = "mAP vs number of classes
     ax.set_xticklabels([str(c) for c in classes])
     ax.minorticks_off()
     finish_axes(ax, "number of classes C (share of similar pairs ~ 1 / C)", ylabel, title)
+    return fig
+
+
+def plot_weight_gaps(*records, title: str | None = None):
+    """HashNet minus HashNet-W (mAP points), one panel per record of the "weights" study
+    (against the number of classes) or the "overlap" study (against the clusters' spread):
+    every seed a dot, the mean over the seeds a line."""
+    check(records and all(r.get("study") in ("weights", "overlap") for r in records), "records",
+          [r.get("study") for r in records], "records of the 'weights' or 'overlap' study")
+    fig, axes = plt.subplots(1, len(records), figsize=(4.6 * len(records), 3.4), sharey=True, squeeze=False)
+    for ax, record in zip(axes[0], records):
+        x_key, label = (("num_classes", "number of classes") if record["study"] == "weights"
+                        else ("spread", "spread of the 10 clusters (smaller: harder)"))
+        pts = [(g[x_key], g["gap"]) for g in claims.weight_gaps(record["rows"])]
+        xs = sorted({p[0] for p in pts})
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="C1", s=16, label="one seed")
+        ax.plot(xs, [np.mean([p[1] for p in pts if p[0] == x]) for x in xs], color="C3", marker="o", label="mean")
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xlabel(label)
+        if x_key == "spread":
+            ax.invert_xaxis()
+        ax.set_title(f"{record['settings']['iters']} steps, seeds {list(record['settings']['seeds'])}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("HashNet minus HashNet-W\n(mAP points)")
+    axes[0, 0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     return fig

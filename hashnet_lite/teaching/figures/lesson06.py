@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from ...plots import METHOD_STYLE
+from ...plots import METHOD_STYLE, bar_labels
 
 
 def _draw_ablation(ax, rows, bits: int, title: str) -> None:
@@ -15,9 +15,7 @@ def _draw_ablation(ax, rows, bits: int, title: str) -> None:
     names = [m for m in table if bits in table[m]]
     values = [table[m][bits] for m in names]
     colors = [METHOD_STYLE.get(m, {}).get("color", f"C{i}") for i, m in enumerate(names)]
-    bars = ax.bar(range(len(names)), values, color=colors)
-    for b, v in zip(bars, values):
-        ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", fontsize=7)
+    bar_labels(ax, ax.bar(range(len(names)), values, color=colors), values, fontsize=7)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.08)
