@@ -12,6 +12,8 @@ The ImageNet-100 size (1,000 queries x 128,503 database items x 64 bits, 100 cla
 - inputs:    retrieval's checks and packing of codes and labels, and its count of queries with
              no relevant item (what `all` does besides top-R and AP);
 - all:       retrieval.mean_average_precision itself;
+- top-R + AP: kernels._index_ap, the two together as mean_average_precision runs them;
+- baseline:  with --baseline FILE, the same for another kernels.py (an older commit's, say);
 - faiss:     IndexBinaryFlat top-R + the same AP (faiss's own tie order), when faiss is installed.
 
 The machine may be shared, so the phases take turns (one round times each once, --repeat
@@ -20,10 +22,13 @@ rounds) and each is reported by its best and median wall-clock time and its best
 taken within this one run.
 
     python benchmarks/eval_profile.py [--queries 1000] [--database 128503] [--repeat 7]
+    git show REV:hashnet_lite/retrieval/kernels.py > /tmp/kernels_rev.py
+    python benchmarks/eval_profile.py --baseline /tmp/kernels_rev.py
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
@@ -82,6 +87,7 @@ def main() -> None:
     p.add_argument("--classes", type=int, default=100)
     p.add_argument("--topk", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--baseline", type=Path, help="another kernels.py whose top-R + AP is timed alongside")
     args = p.parse_args()
     numba.set_num_threads(1)
     qc, dc, ql, dl = make_data(args.database, args.queries, args.bits, args.classes, 0.2, 0)
@@ -96,9 +102,15 @@ def main() -> None:
         "scan": lambda: _scan_only(qw, dw, args.topk, sink),
         "top-R": lambda: kernels._topk(qw, dw, args.topk),
         "AP": lambda: kernels._nb_ap_sums(ids_q, ids_d, True, idx, ap_sum, n_rel),
+        "top-R + AP": lambda: kernels._index_ap(qw, dw, ids_q, ids_d, True, args.topk),
         "inputs": lambda: _inputs_only(qc, dc, ql, dl),
         "all": lambda: retrieval.mean_average_precision(qc, dc, ql, dl, topk=args.topk),
     }
+    if args.baseline:
+        spec = importlib.util.spec_from_file_location("baseline_kernels", args.baseline)
+        baseline = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # numba's cache looks it up
+        spec.loader.exec_module(baseline)
+        phases["baseline top-R + AP"] = lambda: baseline._index_ap(qw, dw, ids_q, ids_d, True, args.topk)
     try:
         import faiss
 
@@ -129,16 +141,23 @@ def main() -> None:
           f"load average {load_before:.1f} before, {load_after:.1f} after")
     print(f"# {args.queries} queries x {args.database} items x {args.bits} bits, R = {args.topk}; "
           f"{args.repeat} rounds, the phases in turn")
-    print(f"{'':>18} {'wall best':>10} {'median':>8} {'cpu best':>9} {'x all (cpu)':>12}")
+    print(f"{'':>19} {'wall best':>10} {'median':>8} {'cpu best':>9} {'x all (cpu)':>12}")
     best_cpu = {name: min(times) for name, times in cpu.items()}
     for name in phases:
-        print(f"{name:>18} {min(wall[name]):9.3f}s {statistics.median(wall[name]):7.3f}s "
+        print(f"{name:>19} {min(wall[name]):9.3f}s {statistics.median(wall[name]):7.3f}s "
               f"{best_cpu[name]:8.3f}s {best_cpu[name] / best_cpu['all']:11.2f}")
+    _scan_only(qw, dw, args.topk, sink)
+    print(f"# the scan kept {sink.mean():.0f} items per query on average (R = {args.topk})")
     if "faiss top-R + AP" in phases:
         f, a = "faiss top-R + AP", "all"
         print(f"# faiss top-R + AP over all: {min(wall[f]) / min(wall[a]):.2f}x by best wall-clock, "
               f"{statistics.median(wall[f]) / statistics.median(wall[a]):.2f}x by median, "
               f"{best_cpu[f] / best_cpu[a]:.2f}x by best CPU time")
+    if args.baseline:
+        b, o = "baseline top-R + AP", "top-R + AP"
+        print(f"# baseline top-R + AP over ours: {min(wall[b]) / min(wall[o]):.2f}x by best wall-clock, "
+              f"{statistics.median(wall[b]) / statistics.median(wall[o]):.2f}x by median, "
+              f"{best_cpu[b] / best_cpu[o]:.2f}x by best CPU time")
 
 
 if __name__ == "__main__":
