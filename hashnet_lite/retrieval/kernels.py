@@ -2,9 +2,11 @@
 distance histograms, and the sums that make AP (index order and tie-aware).
 
 With numba installed (``USE_NUMBA``) one compiled pass per query over the packed database
-computes the distances; without it a chunked numpy path gives identical answers, more
+computes the distances and, for the top k, keeps the items within a radius guessed from a
+sample of ``SAMPLE`` items; without numba a chunked numpy path gives identical answers, more
 slowly. Memory beyond the inputs is bounded by ``MEMORY_BUDGET_BYTES`` per chunk of queries.
-Both settings are read at call time, so a test or a benchmark can switch them.
+``USE_NUMBA`` and ``MEMORY_BUDGET_BYTES`` are read at call time, so a test or a benchmark can
+switch them; ``SAMPLE`` and ``TILE`` are compiled into the kernels.
 """
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 
 MEMORY_BUDGET_BYTES = 256 * 2**20  # working memory per chunk of queries (read at call time)
 USE_NUMBA = numba is not None  # set False to force the numpy path (same answers)
+SAMPLE = 4096  # items whose distances guess the radius of the top k (numba path)
+TILE = 1024  # items per tile of the numba scan: their distances stay in the L1 cache
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_LOWEST_BIT = np.array([0] + [(x & -x).bit_length() - 1 for x in range(1, 256)], np.int64)  # of a byte
 
 
 def _chunks(n_rows: int, bytes_per_row: int):
@@ -69,66 +74,126 @@ if numba is not None:
                 return True
         return False
 
+    @numba.njit(cache=True)
+    def _nb_guess_radius(qw, i, dw, k, hist):
+        # a radius likely to hold a little more than k items, from the distances of every
+        # stride-th item (about SAMPLE of them); a guess only, which _nb_topk checks
+        n, kmax = dw.shape[0], hist.shape[0] - 1
+        stride = max(1, n // SAMPLE)
+        hist[:] = 0
+        for j in range(0, n, stride):
+            dist = np.uint64(0)
+            for w in range(qw.shape[1]):
+                dist += _nb_popcount(qw[i, w] ^ dw[j, w])
+            hist[dist] += 1
+        want = 1.1 * k * ((n + stride - 1) // stride) / n + 4
+        total = 0
+        for d in range(kmax + 1):
+            total += hist[d]
+            if total >= want:
+                return d
+        return kmax
+
+    @numba.njit(cache=True)
+    def _nb_within(qw, i, dw, radius, k, tile, flag, glist, hist, cand, cand_d):
+        """One pass over the database: every item with distance <= the final radius, in index
+        order, into cand (indices) and cand_d (distances), with hist[d] = how many of the kept
+        items lie at distance d; returns (items kept, the final radius).
+
+        Tile by tile (TILE items, sliced so that LLVM vectorises the loops over them): their
+        distances, then in a second loop a flag for those within the radius, then the groups
+        of 8 items holding a flag (one uint64 of flags each), listed without a branch, then
+        the flagged items of those groups. The items within the radius are few and scattered,
+        so a branch per item or per group would be mispredicted at each of them. The radius
+        only shrinks: once the kept items at distance < radius number k or more, the k
+        nearest all lie below it, and so do those among the items still to come.
+        """
+        n, words = dw.shape[0], qw.shape[1]
+        flags = flag.view(np.uint64)
+        m, within = 0, 0
+        hist[:] = 0
+        for s in range(0, n, TILE):
+            block = dw[s:s + TILE]
+            size = block.shape[0]
+            qv = qw[i, 0]
+            for t in range(size):
+                tile[t] = np.uint16(_nb_popcount(qv ^ block[t, 0]))
+            for w in range(1, words):
+                qv = qw[i, w]
+                for t in range(size):
+                    tile[t] += np.uint16(_nb_popcount(qv ^ block[t, w]))
+            r = np.uint16(radius)
+            for t in range(size):
+                flag[t] = tile[t] <= r
+            if size < TILE:  # the last tile: no stale flags past its end
+                flag[size:] = 0
+            groups = 0
+            for g in range(flags.shape[0]):
+                glist[groups] = g
+                groups += flags[g] != 0
+            kept = m
+            for c in range(groups):
+                g = glist[c]
+                # the group's 8 flag bytes (each 0 or 1) gathered into the bits of one byte
+                mask = ((flags[g] * np.uint64(0x0102040810204080)) >> np.uint64(56)) & np.uint64(255)
+                while mask:  # its flagged items, lowest first: most groups hold one
+                    t = 8 * g + _LOWEST_BIT[mask]
+                    cand[m] = s + t
+                    cand_d[m] = tile[t]
+                    m += 1
+                    mask &= mask - np.uint64(1)
+            for c in range(kept, m):
+                hist[cand_d[c]] += 1
+            within += m - kept
+            while radius > 0 and within - hist[radius] >= k:
+                within -= hist[radius]
+                radius -= 1
+        return m, radius
+
     @numba.njit(parallel=True, cache=True)
     def _nb_topk(qw, dw, k, out_d, out_i):
         n, kmax, block = dw.shape[0], 64 * qw.shape[1], 16
-        stride = max(1, n // 8192)
         for b in numba.prange((qw.shape[0] + block - 1) // block):
-            dist = np.empty(n, np.uint16)  # buffers reused by the block's queries
+            tile = np.empty(TILE, np.uint16)  # buffers reused by the block's queries
+            flag = np.zeros(TILE, np.uint8)
+            glist = np.empty(TILE // 8, np.int64)
             cand = np.empty(n, np.int64)
+            cand_d = np.empty(n, np.uint16)
+            hist = np.zeros(kmax + 1, np.int64)
+            start = np.zeros(kmax + 1, np.int64)
+            top_i = np.empty(k + 1, np.int64)  # the top k, and a place past the end
+            top_d = np.empty(k + 1, np.uint16)
             for i in range(b * block, min(qw.shape[0], (b + 1) * block)):
-                _nb_distances(qw, i, dw, dist)
-                # guess a radius holding a little more than k items from a sample of ~8k,
-                # so that only the items within it are histogrammed and sorted
-                hist = np.zeros(kmax + 1, np.int64)
-                for j in range(0, n, stride):
-                    hist[dist[j]] += 1
-                want = 1.2 * k * ((n + stride - 1) // stride) / n + 16
-                total, guess = 0, kmax
-                for d in range(kmax + 1):
-                    total += hist[d]
-                    if total >= want:
-                        guess = d
-                        break
-                m = 0
-                for j in range(n):  # the candidates, in index order
-                    if dist[j] <= guess:
-                        cand[m] = j
-                        m += 1
-                if m < k:  # the sample misled us: take every item (exact either way)
-                    m = n
-                    for j in range(n):
-                        cand[j] = j
-                # counting sort of the candidates restricted to the top k: where each
+                guess = _nb_guess_radius(qw, i, dw, k, hist)
+                m, radius = _nb_within(qw, i, dw, guess, k, tile, flag, glist, hist, cand, cand_d)
+                if m < k:  # the sample misled us: fewer than k items within the guess
+                    m, radius = _nb_within(qw, i, dw, kmax, k, tile, flag, glist, hist, cand, cand_d)
+                # counting sort of the kept items restricted to the top k: where each
                 # distance group starts, and `cut`, the distance of the k-th item, of whose
                 # group only `room` items fit
-                hist[:] = 0
-                for c in range(m):
-                    hist[dist[cand[c]]] += 1
-                start = np.zeros(kmax + 1, np.int64)
-                total, cut = 0, kmax
-                for d in range(kmax + 1):
+                total, cut = 0, radius
+                for d in range(radius + 1):
                     start[d] = total
                     total += hist[d]
                     if total >= k:
                         cut = d
                         break
-                room, placed = k - start[cut], 0
-                for c in range(m):  # in index order, so ties come out by index (a stable sort)
-                    j = cand[c]
-                    d = dist[j]
-                    if d <= cut:
-                        if d == cut:
-                            if room == 0:
-                                continue
-                            room -= 1
-                        p = start[d]
-                        start[d] = p + 1
-                        out_d[i, p] = d
-                        out_i[i, p] = j
-                        placed += 1
-                        if placed == k:
-                            break
+                # in index order, so ties come out by index (a stable sort), and without a
+                # branch per item: an item left out (beyond the cut, or in its group once
+                # `room` is spent) is still written, at the next free place of the cut's group,
+                # which a later item of that group overwrites, or at k, past the end
+                room = k - start[cut]
+                for c in range(m):
+                    d = cand_d[c]
+                    group = min(d, cut)
+                    take = (d < cut) | ((d == cut) & (room > 0))
+                    room -= (d == cut) & take
+                    p = start[group]
+                    top_i[p] = cand[c]
+                    top_d[p] = d
+                    start[group] = p + take
+                out_i[i] = top_i[:k]
+                out_d[i] = top_d[:k]
 
     @numba.njit(parallel=True, cache=True)
     def _nb_ap_sums(ql, dl, ids, idx, ap_sum, n_rel):

@@ -34,9 +34,10 @@ putting the relevant items first rather than last inside the ties moves mAP@1000
 7 points (docs/conventions.md). Quote the tie rule with every number.
 
 Cost. With numba installed (``USE_NUMBA``), one compiled pass per query over the packed
-database computes the distances by popcount; the top R then come from a counting sort over
-the K + 1 possible distances of the items within a radius guessed from a sample of the
-database (if the guess holds fewer than R items, all items are sorted: exact either way).
+database computes the distances by popcount and keeps the items within a radius guessed from
+a sample of the database (shrinking it once R kept items lie below it); the top R then come
+from a counting sort of the kept items over the K + 1 possible distances (if the guess holds
+fewer than R items, a second pass keeps every item: exact either way).
 O(N + R) per query, ties by index for free, no Q x N matrix. Without numba a chunked numpy
 path (stable radix argsort of the small-integer distances) gives identical answers, more
 slowly. Memory beyond the inputs is bounded by ``MEMORY_BUDGET_BYTES`` per chunk of queries,

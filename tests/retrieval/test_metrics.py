@@ -17,6 +17,7 @@ from helpers import random_codes
 from hashnet_lite import retrieval as rt
 from hashnet_lite.retrieval import kernels
 from hashnet_lite.retrieval import reference as ref
+from hashnet_lite.retrieval._inputs import _pack_words
 
 ENGINES = ["numba", "numpy"]
 
@@ -161,14 +162,19 @@ def test_engines_agree_at_a_larger_size(monkeypatch):
 
 
 def test_top_list_is_exact_when_the_sampled_radius_is_too_small(engine):
-    # the numba kernel guesses a radius from every (N // 8192)-th item, here every 2nd; make
-    # exactly those items the near ones, so the guess holds too few and the exact fallback runs
+    # the numba kernel guesses a radius from every (N // kernels.SAMPLE)-th item, here every
+    # 4th; make those items (and others) the near ones, so the guess holds too few and the
+    # exact fallback runs
     bits, n, k = 16, 20000, 15000
     q = np.ones((1, bits), np.int8)
     d = -np.ones((n, bits), np.int8)
     d[::2] = 1  # distance 0
     d[1::4, :3] = 1  # distance 13; the rest 16
     dl, ql = np.arange(n) % 3, np.array([0])
+    if engine == "numba":
+        assert n // kernels.SAMPLE == 4
+        guess = kernels._nb_guess_radius(_pack_words(q == 1), 0, _pack_words(d == 1), k, np.zeros(65, np.int64))
+        assert guess == 0 and (d == 1).all(axis=1).sum() < k  # 10,000 items within it, k = 15,000
     dist = (bits - d.astype(int) @ q[0]) // 2
     order = np.lexsort((np.arange(n), dist))[:k]  # by (distance, index)
     assert rt.average_precisions(q, d, ql, dl, topk=k)[0] == pytest.approx(ref.ap_at_r(dl[order] == 0)[0], abs=1e-12)
