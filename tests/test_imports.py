@@ -65,6 +65,7 @@ def _graph() -> dict[str, set[str]]:
             for name, path in modules.items()}
 
 
+@pytest.mark.slow  # a child interpreter imports torch afresh
 def test_the_core_imports_no_plotting_widget_or_notebook_library():
     code = ("import json, sys\n"
             "import hashnet_lite, hashnet_lite.train, hashnet_lite.retrieval, hashnet_lite.data\n"
