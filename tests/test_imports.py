@@ -100,7 +100,7 @@ def test_the_import_graph_has_no_cycle():
 
 
 def test_the_cycle_check_finds_a_cycle_hidden_in_a_function(tmp_path, monkeypatch):
-    # The graph walks every import, also those inside functions (where all three old cycles hid).
+    # The graph walks every import, also those inside functions, where a cycle hides most easily.
     fake = tmp_path / "hashnet_lite"
     (fake / "sub").mkdir(parents=True)
     (fake / "__init__.py").write_text("")
