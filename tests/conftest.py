@@ -23,6 +23,15 @@ import torch  # noqa: E402
 from helpers import SyntheticHashData  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every notebook cell nbval collects is ``slow``: a lesson runs whole, its training
+    included, even in smoke mode. ``-m "not slow"`` leaves the notebooks to the full run; the
+    package code they call is tested in-process (tests/teaching/)."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_thread():
     """Tiny models and tiny matrices run fastest on one thread: on a busy 2-core machine the

@@ -163,6 +163,7 @@ def test_device_data_is_used_for_arrays_on_the_cpu(toy_data):
     assert B.training_bytes(images(n=10)) == 10 * (144 + 4 * 4)
 
 
+@pytest.mark.slow  # Inductor compiles C++ kernels
 def test_compiled_backbone_trains_like_eager_and_is_eager_afterwards(toy_data):
     """torch.compile (Inductor, on the CPU here) of the backbone only: same state-dict keys,
     close to the eager run (fused kernels round differently), and eager again after train()
@@ -191,6 +192,7 @@ def test_worker_processes_augment_each_batch_as_the_main_process_does():
         assert sa == sb and torch.equal(xa, xb) and torch.equal(ya, yb)
 
 
+@pytest.mark.slow  # worker processes
 def test_resume_through_loader_workers_is_exact(tmp_path):
     data = images(augment=functools.partial(random_crop_flip, padding=2))
     _assert_resume_is_exact(data, dataclasses.replace(CONFIG, num_workers=2), tmp_path, on_device=False)

@@ -330,6 +330,15 @@ def test_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_training):
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
 
 
+def test_python_m_hashnet_lite_is_the_cli(monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr("sys.argv", ["hashnet_lite", "train", "--bits", "0"])
+    with pytest.raises(SystemExit) as err:
+        runpy.run_module("hashnet_lite", run_name="__main__")
+    assert err.value.code == 2 and "--bits=0 is invalid" in one_error_line(capsys)
+
+
 # ---------------------------------------------------------------- outputs
 
 def test_help_defaults_come_from_the_presets(monkeypatch):

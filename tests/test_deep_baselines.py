@@ -216,7 +216,8 @@ def test_hadamard_centres_are_half_the_bits_apart(classes, bits):
     assert hash_centres(classes, bits, seed=1).equal(c)  # Hadamard rows do not depend on the seed
 
 
-@pytest.mark.parametrize("classes,bits", [(33, 16), (5, 12), (100, 48)])
+@pytest.mark.parametrize("classes,bits", [(33, 16), (5, 12),
+                                          pytest.param(100, 48, marks=pytest.mark.slow)])  # ~5 s a draw
 def test_random_centres_are_seeded_signs(classes, bits):
     c = hash_centres(classes, bits, seed=3)
     assert c.shape == (classes, bits) and bool(((c == 1) | (c == -1)).all())

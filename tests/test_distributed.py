@@ -101,6 +101,7 @@ def ddp_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # two spawned processes train (the ddp_run fixture)
 def test_ranks_agree_and_match_one_process(ddp_run):
     runs = [torch.load(ddp_run / f"mlp_rank{r}.pt", weights_only=True) for r in range(WORLD)]
     assert [tuple(run["world"]) for run in runs] == [(0, 2), (1, 2)]
@@ -122,6 +123,7 @@ def test_ranks_agree_and_match_one_process(ddp_run):
     assert _no_seconds(runs[1]["history"]) == _no_seconds(runs[0]["history"])
 
 
+@pytest.mark.slow  # two spawned processes train (the ddp_run fixture)
 def test_only_rank_0_writes_the_checkpoint(ddp_run):
     markers = sorted(p.name for p in ddp_run.iterdir() if p.name.startswith("saved_by"))
     assert markers == ["saved_by_rank0_step10", "saved_by_rank0_step12", "saved_by_rank0_step5"]
@@ -133,6 +135,7 @@ def test_only_rank_0_writes_the_checkpoint(ddp_run):
         assert torch.equal(state["model"][key], value), key
 
 
+@pytest.mark.slow  # two spawned processes train (the ddp_run fixture)
 def test_gather_with_local_grad(ddp_run):
     for rank in range(WORLD):
         got = torch.load(ddp_run / f"gather_rank{rank}.pt", weights_only=True)
@@ -142,6 +145,7 @@ def test_gather_with_local_grad(ddp_run):
         assert torch.equal(got["grad"], expected)
 
 
+@pytest.mark.slow  # two spawned processes train (the ddp_run fixture)
 def test_cnn_with_batchnorm_trains_under_gloo(ddp_run):
     runs = [torch.load(ddp_run / f"cnn_rank{r}.pt", weights_only=True) for r in range(WORLD)]
     for key, value in runs[0]["state"].items():
@@ -168,6 +172,7 @@ def test_single_process_helpers(monkeypatch):
     assert distributed.launched_by_torchrun()
 
 
+@pytest.mark.slow  # two spawned processes train (the ddp_run fixture)
 def test_batch_must_split_evenly_over_ranks(ddp_run):
     for rank in range(WORLD):
         message = (ddp_run / f"batch7_rank{rank}.txt").read_text()

@@ -64,6 +64,7 @@ def _graph() -> dict[str, set[str]]:
             for name, path in modules.items()}
 
 
+@pytest.mark.slow  # a child interpreter imports torch afresh
 def test_the_core_imports_no_plotting_widget_or_notebook_library():
     code = ("import json, sys\n"
             "import hashnet_lite, hashnet_lite.train, hashnet_lite.retrieval, hashnet_lite.data\n"
@@ -98,7 +99,7 @@ def test_the_import_graph_has_no_cycle():
 
 
 def test_the_cycle_check_finds_a_cycle_hidden_in_a_function(tmp_path, monkeypatch):
-    # The graph walks every import, also those inside functions (where all three old cycles hid).
+    # The graph walks every import, also those inside functions, where a cycle hides most easily.
     fake = tmp_path / "hashnet_lite"
     (fake / "sub").mkdir(parents=True)
     (fake / "__init__.py").write_text("")

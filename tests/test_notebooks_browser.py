@@ -44,7 +44,7 @@ from pathlib import Path
 import pytest
 from helpers import free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # JupyterLab and Chromium: minutes
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"

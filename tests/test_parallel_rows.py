@@ -78,6 +78,7 @@ def test_a_shard_killed_mid_row_then_rerun_gives_the_serial_table(tmp_path, seri
     assert table(out) == table(serial)
 
 
+@pytest.mark.slow
 def test_a_diverging_method_is_a_row_that_says_so_and_the_study_finishes(tmp_path):
     """At lr 3 on the digits DPSH and DSH diverge and the others collapse to one code: every
     row is written, each says what happened, and the exit code is 0 with a warning."""
@@ -98,8 +99,10 @@ def test_a_diverging_method_is_a_row_that_says_so_and_the_study_finishes(tmp_pat
     assert "kept 6 rows, made 0" in again.stderr  # a failed row is a result, not a retry
 
 
-def test_the_nobin_ranking_without_hashnet_is_refused_before_work(tmp_path):
-    proc = cli("reproduce", "--data", "digits", "--bits", 8, "--methods", "HashNet-nobin", "--out", tmp_path / "o",
-               "--no-progress", "--device", "cpu")
-    assert proc.returncode == 2 and "add HashNet" in proc.stderr
+def test_the_nobin_ranking_without_hashnet_is_refused_before_work(tmp_path, capsys):
+    from hashnet_lite import cli as C
+
+    code = C.main(["reproduce", "--data", "digits", "--bits", "8", "--methods", "HashNet-nobin", "--out",
+                   str(tmp_path / "o"), "--no-progress", "--device", "cpu"])
+    assert code == 2 and "add HashNet" in capsys.readouterr().err
     assert not (tmp_path / "o" / "rows").exists()

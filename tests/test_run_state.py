@@ -6,8 +6,12 @@ careless user would: resume with other data, fewer steps or another config; re-r
 reproduce with another seed or other data; two runs into one folder; a stale lock; a
 finished run and a new run without --overwrite; an --out that is a file or read-only;
 SIGKILL mid-run, then resume; each written file truncated; broken data files; degenerate
-data. The rest use the public Python API (``hashnet_lite.<name>``). Every run is short: the
-shipped digits with --iters <= 200, or tiny npz files made in tmp_path.
+data; a few use the public Python API (``hashnet_lite.<name>``) on what such a run wrote.
+Every run is short: the shipped digits with --iters <= 200, or tiny npz files made in tmp_path.
+
+Every test here is ``slow``: each child process imports torch and trains (the module took 21
+minutes on the 2-core machine under a load of 7). The same code runs in-process, and fast, in
+test_cli.py, test_checkpoint.py, test_train.py and test_runs.py.
 """
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_N
        "NUMBA_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 TRAIN = ["train", "--bits", "8", "--no-progress", "--device", "cpu"]
 LOCK = "run.lock"  # the lock file of a run folder
+
+pytestmark = pytest.mark.slow  # child processes (see the module docstring)
 
 
 # ---------------------------------------------------------------- helpers
@@ -456,24 +462,6 @@ def test_ctrl_c_is_one_line_and_resume_continues_to_identical_metrics(tmp_path, 
     same_run(out, digits_uninterrupted)
 
 
-def test_checkpoints_come_every_tenth_of_the_run_and_by_wall_time(tmp_path, monkeypatch):
-    """A tenth of the run (at most 1,000 steps) unless checkpoint_every is set; and at logged
-    steps once checkpoint_seconds have passed since the last one (0 here: every logged step)."""
-    from hashnet_lite import checkpoint as checkpoint_module
-
-    assert [H.TrainConfig(iters=n).checkpoint_interval for n in (5, 200, 600, 3000, 50_000)] == [1, 20, 60, 300, 1000]
-    assert H.TrainConfig(iters=600, checkpoint_every=7).checkpoint_interval == 7
-    saved = []
-    original = checkpoint_module.save_checkpoint
-    monkeypatch.setattr(checkpoint_module, "save_checkpoint", lambda *a, **k: (saved.append(k["step"]), original(*a, **k)))
-    data = H.load_data("digits")
-    config = H.TrainConfig(bits=8, backbone="mlp", hidden=16, iters=12, log_every=3, checkpoint_every=100,
-                           checkpoint_seconds=0, device="cpu")
-    H.fit(data, config, progress=False, checkpoint=tmp_path / "c.pt")
-    assert saved == [3, 6, 9, 12]
-
-
-@pytest.mark.slow
 def test_the_digits_preset_killed_mid_run_resumes_to_identical_metrics(tmp_path):
     """The shipped digits preset (600 steps) checkpoints before its end, so a kill mid-run
     loses only the steps since the last checkpoint."""
@@ -490,7 +478,6 @@ def digits_reproduce_args(out):
             "--iters", 200, "--no-progress", "--device", "cpu", "--out", out]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.3])
 def test_reproduce_killed_with_sigkill_mid_run_resumes_to_identical_rows(tmp_path, delay):
     ok(cli(*digits_reproduce_args(tmp_path / "straight")))
@@ -631,19 +618,6 @@ def test_lr_must_be_a_positive_finite_number_up_front(tmp_path, lr):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--lr" in proc.stderr and "nonexistent" not in proc.stderr
     assert not (tmp_path / "o").exists()
-
-
-def test_python_api_names_the_argument_and_the_expected_value(npz_pair):
-    with pytest.raises(ValueError, match=r"lr=inf is invalid: expected a positive finite number"):
-        H.TrainConfig(lr=float("inf"))
-    data = H.load_data(f"npz:{npz_pair['a']}")
-    with pytest.raises(TypeError, match=r"config=\{'bits': 16\}.*expected a TrainConfig"):
-        H.fit(data, {"bits": 16})
-    config = H.TrainConfig(bits=8, backbone="mlp", iters=2, device="cpu")
-    model, _ = H.fit(data, config, progress=False)
-    other = H.load_data(f"npz:{npz_pair['c']}")  # 20-d items for a model of 12-d ones
-    with pytest.raises(ValueError, match=r"\(20,\).*\(12,\)"):
-        H.encode(model, other.query)
 
 
 # ---------------------------------------------------------------- degenerate data

@@ -321,3 +321,35 @@ def test_an_fp32_run_inside_the_callers_autocast_stays_fp32(toy_data):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         _, inside = train_tiny(toy_data, TINY)
     assert [r["loss"] for r in inside] == [r["loss"] for r in plain]
+
+
+def test_checkpoints_come_every_tenth_of_the_run_and_by_wall_time(tmp_path, monkeypatch):
+    """A tenth of the run (at most 1,000 steps) unless checkpoint_every is set; and at logged
+    steps once checkpoint_seconds have passed since the last one (0 here: every logged step)."""
+    from hashnet_lite.data import load_data
+
+    assert [TrainConfig(iters=n).checkpoint_interval for n in (5, 200, 600, 3000, 50_000)] == [1, 20, 60, 300, 1000]
+    assert TrainConfig(iters=600, checkpoint_every=7).checkpoint_interval == 7
+    saved = []
+    original = checkpoint_module.save_checkpoint
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", lambda *a, **k: (saved.append(k["step"]), original(*a, **k)))
+    config = TrainConfig(bits=8, backbone="mlp", hidden=16, iters=12, log_every=3, checkpoint_every=100,
+                         checkpoint_seconds=0, device="cpu")
+    fit(load_data("digits"), config, progress=False, checkpoint=tmp_path / "c.pt")
+    assert saved == [3, 6, 9, 12]
+
+
+def test_the_python_api_names_the_argument_and_the_expected_value(tmp_path):
+    from helpers import write_npz
+
+    from hashnet_lite.data import load_data
+
+    with pytest.raises(ValueError, match=r"lr=inf is invalid: expected a positive finite number"):
+        TrainConfig(lr=float("inf"))
+    data = load_data(f"npz:{write_npz(tmp_path / 'a.npz', dim=12)}")
+    with pytest.raises(TypeError, match=r"config=\{'bits': 16\}.*expected a TrainConfig"):
+        fit(data, {"bits": 16})
+    model, _ = fit(data, TrainConfig(bits=8, backbone="mlp", iters=2, device="cpu"), progress=False)
+    other = load_data(f"npz:{write_npz(tmp_path / 'c.npz', dim=20)}")  # 20-d items for a model of 12-d ones
+    with pytest.raises(ValueError, match=r"\(20,\).*\(12,\)"):
+        encode(model, other.query)

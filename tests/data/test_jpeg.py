@@ -79,6 +79,7 @@ def test_formats_nvjpeg_cannot_read_are_decoded_by_pil(tmp_path, monkeypatch):
     assert calls == [2, 1, 1] and torch.equal(fallback, pil)
 
 
+@pytest.mark.slow  # a child process with DataLoader workers
 def test_a_batch_returns_from_a_worker_as_one_tensor(tmp_path):
     """One shared-memory block per batch: a tensor per file ran out of file descriptors (and
     hung) at batch 512 with 8 workers under the common limit of 1,024 open files. Here 2

@@ -1,6 +1,7 @@
 """hashnet_lite.teaching.embedding (notebook 05), UMAP of codes under the Hamming distance: neighbourhoods survive, runs reproduce, and the
 stratified subset keeps each class's share. The first UMAP call compiles its layout
-optimiser (~15-35 s on a busy 2-core machine): one module-scoped map serves the tests."""
+optimiser (~15-35 s on a busy 2-core machine): one module-scoped map serves the two tests that
+need it, both ``slow``."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +26,7 @@ def mapped():
     return codes, labels, embedding.umap_codes(codes, n_neighbors=8, n_epochs=60, seed=0)
 
 
+@pytest.mark.slow
 def test_umap_codes_keeps_classes_apart(mapped):
     codes, labels, xy = mapped
     assert xy.shape == (len(codes), 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
@@ -35,6 +37,7 @@ def test_umap_codes_keeps_classes_apart(mapped):
     assert (labels[d.argmin(1)] == labels).mean() >= 0.95
 
 
+@pytest.mark.slow
 def test_umap_codes_reproducible(mapped):
     codes, _, xy = mapped
     np.testing.assert_array_equal(xy, embedding.umap_codes(codes, n_neighbors=8, n_epochs=60, seed=0))
