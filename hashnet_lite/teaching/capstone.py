@@ -530,8 +530,9 @@ COUNTERPARTS = {
     "hashnet_loss": ("loss.pairwise_likelihood_loss", "loss.similarity", "loss.as_label_matrix", "loss.pair_weights",
                      "loss.squared_label_cosine", "loss.with_continuous_similarity"),
     "beta_at_step": ("continuation.beta_at", "continuation.authors_beta", "continuation.staircase_beta"),
-    "train_loop": ("train.train", "train.lr_at", "train.make_optimizer", "data.augment.for_training",
-                   "placement.place", "batches.training_batches"),
+    "train_loop": ("train.train", "train.lr_at", "train.set_lr", "train.make_optimizer", "data.augment.for_training",
+                   "placement.place", "placement.Placement", "checkpoint.resume_training", "checkpoint.Checkpointer",
+                   "batches.training_batches"),
 }
 
 
@@ -571,7 +572,7 @@ def line_counts(yours: dict):
         for name in names:
             module, _, attr = name.rpartition(".")
             package += code_lines(getattr(importlib.import_module(f"hashnet_lite.{module}"), attr))
-        modules = sorted({name.partition(".")[0] + ".py" for name in names})
+        modules = sorted({name.rpartition(".")[0].replace(".", "/") + ".py" for name in names})
         rows.append({"piece": piece, "your lines": code_lines(yours[piece]) if piece in yours else None,
                      "package lines": package, "in": ", ".join(modules)})
     return pd.DataFrame(rows).set_index("piece")
