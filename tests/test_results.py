@@ -59,7 +59,7 @@ def test_hashnet_at_32_bits_on_digits_reproduces_within_the_tolerance():
 def test_the_committed_mosaic_rows_keep_their_run_key_with_the_split_seed_recorded(name):
     """The mosaic loader records its seed as the split seed (the CLI's --seed when no
     --split-seed is given); the rows' keys must stay those they were written with."""
-    from hashnet_lite.experiments import run_key
+    from hashnet_lite.result_rows import run_key
 
     for row in _rows(name).values():
         fingerprint = {**row["data_fingerprint"], "split_seed": row["seed"]}

@@ -159,7 +159,8 @@ def _run(task: dict) -> dict:
     import torch
     import threadpoolctl
 
-    from ..experiments import evaluate, method_config
+    from ..conventions import evaluate
+    from ..methods import method_config
     from ..train import encode, fit
 
     torch.set_num_threads(1)  # the small models train fastest on one thread
