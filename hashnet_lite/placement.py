@@ -53,6 +53,9 @@ def is_convolutional(model: nn.Module) -> bool:
 
 @dataclass
 class Placement:
+    """One run's placement, made by ``place``: the device and rank, the layout and the
+    arithmetic, and the pieces of the step that depend on them."""
+
     config: TrainConfig
     device: torch.device
     rank: int
