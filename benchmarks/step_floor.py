@@ -37,7 +37,9 @@ from hashnet_lite.data.container import ArrayDataset
 from hashnet_lite.methods import Objective
 from hashnet_lite.model import build_model
 from hashnet_lite.presets import preset_config
-from hashnet_lite.train import make_optimizer, resolve_device, train
+from hashnet_lite.placement import autocast_dtype
+from hashnet_lite.train import make_optimizer, resolve_device
+from train_throughput import measure  # beside this script
 
 SHAPE = (1, 28, 28)
 
@@ -56,12 +58,10 @@ def preset(device, precision: str, **changes):
 
 
 def ms_per_step(config, data, warmup: int, steps: int) -> tuple[float, float]:
-    """(ms per step after ``warmup`` steps, the warm-up's seconds), through train()."""
-    config = dataclasses.replace(config, iters=warmup + steps, log_every=warmup)
-    model = build_model(config, SHAPE)
-    history = train(model, data, config, progress=False)
-    at = {r["step"]: r["seconds"] for r in history}
-    return 1000 * (at[warmup + steps] - at[warmup]) / steps, at[warmup]
+    """(ms per step after ``warmup`` steps, the warm-up's seconds), through train()
+    (train_throughput.measure, which reads the clock at two logged steps)."""
+    r = measure(config.backbone, data, config, warmup=warmup, steps=steps)
+    return 1000 * config.batch_size / r["images_per_s"], r["warmup_s"]
 
 
 def data_ms(config, data, device, steps: int) -> float:
@@ -87,7 +87,7 @@ def graph_ms(config, data, device, steps: int) -> float:
     x = data.x[:config.batch_size].to(device).float().div_(255).contiguous(memory_format=torch.channels_last)
     y = torch.as_tensor(np.asarray(data.y[:config.batch_size]), dtype=torch.float32, device=device)
     beta = beta_at(0, config)
-    low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+    low = autocast_dtype(config, device)
 
     def step():
         with torch.autocast("cuda", dtype=low or torch.bfloat16, enabled=low is not None):

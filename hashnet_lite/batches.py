@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed
-from .data.container import UINT8_TO_UNIT, unit_table  # noqa: F401 (UINT8_TO_UNIT: tests read it here)
+from .data.container import UINT8_TO_UNIT, held_in_arrays, unit_table  # noqa: F401 (UINT8_TO_UNIT: tests read it here)
 
 DEVICE_MEMORY_SHARE = 0.25  # the most of a GPU's free memory a training set may take
 
@@ -49,11 +49,6 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
     """The shuffled batches of one epoch (the last incomplete batch is dropped)."""
     order = epoch_order(n, seed, epoch).tolist()
     return [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
-
-
-def held_in_arrays(dataset: Dataset) -> bool:
-    """Whether ``dataset`` keeps its items in arrays the device path can hold (ArrayDataset)."""
-    return all(hasattr(dataset, name) for name in ("x", "y", "index", "augment"))
 
 
 def training_bytes(dataset: Dataset) -> int:

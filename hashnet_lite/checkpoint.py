@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
 from .config import RESUMABLE_FIELDS, TrainConfig
 from .errors import CheckpointError
 from .io import atomic_torch_save, path_problem
@@ -239,8 +239,6 @@ class Checkpointer:
 
     def save(self, step: int, model, optimizer, scaler, history: list, meta: dict | None, running) -> None:
         """Writes the state after ``step`` steps; ``running()`` gives the record in progress."""
-        from . import distributed
-
         self.last = time.perf_counter()
         if self.rank == 0:
             save_checkpoint(self.path, model, self.config, optimizer=optimizer, scaler=scaler, step=step,

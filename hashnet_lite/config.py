@@ -193,14 +193,11 @@ class TrainConfig:
 
     def _refuse_ignored(self) -> None:
         """A field only the other kind of loss reads, set away from its default: refused."""
-        kind = "HashNet" if self.method == "HashNet" else "baselines"
-        for f in dataclasses.fields(self):
-            used_by, value = f.metadata["used_by"], getattr(self, f.name)
-            if used_by not in (None, kind) and value != f.default and value not in f.metadata["also"]:
-                why = ("it trains without HashNet's weights, continuation and alpha" if kind == "baselines"
-                       else "it has no quantization term")
-                raise ValueError(f"{f.name}={value!r} is not used by method={self.method!r}: {why}; "
-                                 f"leave it at {f.default!r}")
+        for f in _ignored_fields(self.method, vars(self)):
+            why = ("it has no quantization term" if self.method == "HashNet"
+                   else "it trains without HashNet's weights, continuation and alpha")
+            raise ValueError(f"{f.name}={getattr(self, f.name)!r} is not used by method={self.method!r}: {why}; "
+                             f"leave it at {f.default!r}")
 
     @property
     def checkpoint_interval(self) -> int:
@@ -257,15 +254,20 @@ def read_old_forms(data: dict) -> dict:
     if "amp" in data:
         amp = data.pop("amp")
         data["precision"] = data.get("precision", "bf16") if amp else "fp32"
-    kind = "HashNet" if data.get("method", "HashNet") == "HashNet" else "baselines"
-    for f in dataclasses.fields(TrainConfig):
-        used_by = f.metadata["used_by"]
-        if f.name in data and used_by not in (None, kind) and data[f.name] != f.default \
-                and data[f.name] not in f.metadata["also"]:
-            warnings.warn(f"a stored config of method={data.get('method')!r} holds {f.name}={data[f.name]!r}, "
-                          f"which that method never used; read as {f.default!r}", UserWarning, stacklevel=3)
-            data[f.name] = f.default
+    for f in _ignored_fields(data.get("method", "HashNet"), data):
+        warnings.warn(f"a stored config of method={data.get('method')!r} holds {f.name}={data[f.name]!r}, "
+                      f"which that method never used; read as {f.default!r}", UserWarning, stacklevel=3)
+        data[f.name] = f.default
     return data
+
+
+def _ignored_fields(method: str, values: dict) -> list:
+    """The fields of ``values`` (a config as plain data) that only the other kind of loss than
+    ``method``'s reads, set away from their default (and from what ``also`` allows)."""
+    kind = "HashNet" if method == "HashNet" else "baselines"
+    return [f for f in dataclasses.fields(TrainConfig)
+            if f.name in values and f.metadata["used_by"] not in (None, kind)
+            and values[f.name] != f.default and values[f.name] not in f.metadata["also"]]
 
 
 def losses() -> tuple[str, ...]:

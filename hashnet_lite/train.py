@@ -64,11 +64,6 @@ def quantization_error(h: torch.Tensor) -> float:
     return (h - torch.where(h >= 0, 1.0, -1.0)).abs().mean().item()
 
 
-def training_dataset(dataset: Dataset, config: TrainConfig) -> Dataset:
-    """``dataset`` with ``config``'s augmentation (``data.augment.for_training``)."""
-    return for_training(dataset, config)
-
-
 # Added to the run's seed for the per-step streams (dropout, crops, erasing), so that they
 # never coincide with the batch order's streams, which come from seed_for(seed, epoch): a
 # fixed prime, part of every recorded run's numbers.

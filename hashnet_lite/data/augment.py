@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..config import AUGMENTATIONS  # what TrainConfig.augment may name besides True and False
+from .container import held_in_arrays
 
 
 def crop_padding(height: int, width: int) -> int:
@@ -144,7 +145,7 @@ def for_training(dataset, config):
     dataset = _with_augment(dataset, config)
     if not config.erase:
         return dataset
-    if not all(hasattr(dataset, name) for name in ("x", "y", "index", "augment")):  # batches.held_in_arrays
+    if not held_in_arrays(dataset):
         raise ValueError(f"erase={config.erase} needs images held in arrays (fashion-mnist, cifar10, npz:); "
                          f"{type(dataset).__name__} is not: use erase=0")
     # Part of the data set's augmentation, so drawn where its crop is drawn (on the training

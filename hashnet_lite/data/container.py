@@ -94,6 +94,11 @@ def iterate_features(dataset: Dataset, batch_size: int = 64) -> np.ndarray:
     return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
 
+def held_in_arrays(dataset: Dataset) -> bool:
+    """Whether ``dataset`` keeps its items in arrays the device path can hold (ArrayDataset)."""
+    return all(hasattr(dataset, name) for name in ("x", "y", "index", "augment"))
+
+
 class ArrayDataset(Dataset):
     """Items of in-memory arrays, converted to float32 a batch at a time.
 

@@ -336,7 +336,7 @@ def test_list_file_errors(tmp_path):
 
 def test_list_files_take_a_named_augmentation(tmp_path):
     from hashnet_lite.config import TrainConfig
-    from hashnet_lite.train import training_dataset
+    from hashnet_lite.data.augment import for_training as training_dataset
 
     d = load_data(f"list:{write_list_data(tmp_path / 'lists')}")
     crop = training_dataset(d.train, TrainConfig(augment="crop"))
